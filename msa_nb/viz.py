@@ -259,7 +259,7 @@ def attention_maps(
     return ws
 
 # %% ../nbs/11_inspect.ipynb #8ee4e6c3
-SMALL_TASK = dict(seq_len=64, n_marks=2, n_values=4, min_gap=5, max_gap=8, guard=12)  # chapter 9's small selective copy
+SMALL_TASK = dict(seq_len=64, n_marks=2, n_values=4, min_gap=5, max_gap=8, guard=12)  # a small selective copy (W = 4, gaps 5..8)
 SMALL_MODEL = dict(d_model=32, n_heads=4, n_layers=3, window=4, n_slots=8)           # ... and its small model
 SMALL_TRAIN = dict(batch_size=32, lr=6e-3, warmup=15, eval_size=64)                   # ... and its optimiser settings
 CHECKPOINT = 'selective_copy_small.pt'  # optional trained checkpoint in the repository's data/ folder
