@@ -4,12 +4,13 @@ Starts JupyterLab on 127.0.0.1 with its own settings (the kernel starts by itsel
 notebooks so autosave cannot touch the real ones; drives Debian's Chromium through Playwright; runs every cell of the
 chapter; moves the explorer's window slider and then its token slider, and asserts that the rendered figure (the
 <img> of the Patterns tab) changed each time; saves screenshots to tests/artifacts/. Every process it starts is
-stopped at the end, also on failure.
+stopped at the end, also on failure. A second test serves nbs/explorer.ipynb with Voila (the lecture-room page
+the README documents) and checks that its tabs render and that a slider redraws the figure.
 
-Skips when Chromium or Playwright is missing, except when the environment variable CI is set: then it fails
-(.ci/run installs Chromium, so a skip there would hide a broken test).
+Skips when Chromium, Playwright (or, for the second test, Voila) is missing, except when the environment variable CI
+is set: then it fails (.ci/run installs all three, so a skip there would hide a broken test).
 """
-import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
+import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.error, urllib.request
 from pathlib import Path
 import pytest
 
@@ -208,3 +209,62 @@ def test_explorer_in_a_real_browser(playwright_api, lab):
         finally:
             browser.close()
     print(f'notebook ran in {run_s:.1f} s; whole browser test {time.perf_counter() - t0:.1f} s')
+
+
+@pytest.fixture
+def voila_page(tmp_path):
+    "Voila serving a copy of nbs/explorer.ipynb on a free 127.0.0.1 port (the lecture-room page); yields its URL."
+    try: import voila  # noqa: F401
+    except ImportError: _require(False, 'voila is not installed (pip install -e ".[voila]")')
+    root = tmp_path / 'nbs'; root.mkdir()
+    shutil.copy(ROOT / 'nbs' / 'explorer.ipynb', root)
+    port = _free_port()
+    base = f'http://127.0.0.1:{port}/'
+    env = {**os.environ, 'JUPYTER_CONFIG_DIR': str(tmp_path / 'config'), 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'runtime'),
+           'IPYTHONDIR': str(tmp_path / 'ipython'),
+           'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])}
+    cmd = [sys.executable, '-m', 'voila', 'explorer.ipynb', '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1']  # the README's command
+    log = open(tmp_path / 'voila.log', 'w')
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try: urllib.request.urlopen(f'{base}voila/static/', timeout=2).close(); break
+            except urllib.error.HTTPError: break                            # the server answers
+            except Exception:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError('Voila did not start:\n' + (tmp_path / 'voila.log').read_text()[-3000:])
+                time.sleep(0.3)
+        yield base
+    finally:
+        _stop(proc, base)
+        log.close()
+        print((tmp_path / 'voila.log').read_text()[-1500:])
+
+
+def test_explorer_page_with_voila(playwright_api, voila_page):
+    "The standalone page: its four tabs render, and moving the token slider redraws the figure (a live kernel behind it)."
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={'width': 1300, 'height': 950})
+            page.set_default_timeout(90_000)
+            page.goto(voila_page)
+            img = page.locator('.widget-tab img, .jupyter-widget-tab img').first
+            img.wait_for(state='visible')
+            tabs = page.locator('.lm-TabBar-tabLabel, .p-TabBar-tabLabel').all_inner_texts()
+            assert tabs == ['Patterns', 'Training', 'Speed', 'Memory bank'], tabs
+            tok = page.locator('.widget-slider', has=page.locator('.widget-label', has_text=re.compile('^token$'))).first
+            before, src0 = tok.locator('.widget-readout').inner_text(), img.get_attribute('src')
+            handle = tok.locator('.noUi-handle, .ui-slider-handle').first
+            handle.focus()
+            for _ in range(3): handle.press('ArrowLeft')
+            deadline = time.time() + 30
+            while img.get_attribute('src') == src0:
+                assert time.time() < deadline, 'moving the token slider did not change the figure on the Voila page'
+                time.sleep(0.2)
+            assert int(tok.locator('.widget-readout').inner_text()) == int(before) - 3
+            page.screenshot(path=str(ARTIFACTS / 'voila_page.png'), full_page=True)
+        finally:
+            browser.close()
