@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['get_device', 'masked_softmax', 'check_qkv', 'check_key_padding_mask', 'causal_mask', 'padding_allowed',
-           'combine_masks', 'attention', 'check_layer_input', 'MultiHeadAttention']
+           'combine_masks', 'attention', 'check_int', 'check_layer_input', 'MultiHeadAttention']
 
 # %% ../nbs/01_attention.ipynb #185655f6
 def get_device(
@@ -112,6 +112,16 @@ def attention(
 
 # %% ../nbs/01_attention.ipynb #58dc3fd3
 from einops import rearrange
+
+def check_int(
+    name:str, # the argument's name, for the message
+    value, # what was passed
+    lo:int=1, # smallest allowed value
+)->int: # value, unchanged
+    "Raise a clear TypeError unless `value` is an int (a bool is not), and a ValueError unless it is >= lo."
+    if isinstance(value, bool) or not isinstance(value, int): raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < lo: raise ValueError(f"{name} must be >= {lo}, got {value!r}")
+    return value
 
 def check_layer_input(
     x:torch.Tensor, # layer input, expected (B, N, d_model)

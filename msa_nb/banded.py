@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, sys, math, ctypes, multiprocessing as mp
 import torch
-from .attention import attention, check_qkv, check_key_padding_mask, combine_masks, padding_allowed
+from .attention import attention, check_int, check_qkv, check_key_padding_mask, combine_masks, padding_allowed
 
 # %% auto #0
 __all__ = ['check_window', 'band_mask', 'banded_attention', 'peak_memory']
@@ -16,8 +16,7 @@ def check_window(
     window, # the one-sided window size W
 ):
     "Raise a clear TypeError/ValueError unless `window` is an int >= 1."
-    if isinstance(window, bool) or not isinstance(window, int): raise TypeError(f"window must be an int, got {type(window).__name__}")
-    if window < 1: raise ValueError(f"window must be >= 1, got {window}")
+    check_int('window', window)
 
 def band_mask(
     n:int, # sequence length N
@@ -27,7 +26,7 @@ def band_mask(
 )->torch.Tensor: # (n, n) bool, True where query i may see key j
     "Allowed-mask of sliding-window attention: |i - j| <= window, or 0 <= i - j <= window when causal."
     check_window(window)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f"n must be an int >= 0, got {n!r}")
+    check_int('n', n, 0)
     i = torch.arange(n, device=device)[:, None]                          # (n, 1) query positions
     j = torch.arange(n, device=device)[None, :]                          # (1, n) key positions
     d = i - j                                                            # (n, n) signed distance

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .attention import check_int
 from .banded import banded_attention, peak_memory
 from .chunked import chunked_attention
 from .layer import MSAttention
@@ -37,8 +38,7 @@ def time_fn(
     **kwargs, # its keyword arguments
 )->Timing:
     "Median (and quartiles) of `reps` timed calls of `fn(*args, **kwargs)` after `warmup` untimed ones, in ms."
-    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1: raise ValueError(f"reps must be an int >= 1, got {reps!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    check_int('reps', reps); check_int('warmup', warmup, 0)
     device = torch.device(device)
     for _ in range(warmup): fn(*args, **kwargs)
     if device.type == 'cuda':

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from .banded import check_window
+from .attention import check_int
 
 # %% auto #0
 __all__ = ['edge_rows', 'check_attention_weights']
@@ -19,7 +20,7 @@ def edge_rows(
 )->torch.Tensor: # (n,) bool, True for queries whose band reaches past an end of the sequence
     "Queries i whose band |i - j| <= W (0 <= i - j <= W when causal) reaches outside [0, n): the rows that see padding in a chunked layout."
     check_window(window)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0: raise ValueError(f"n must be an int >= 0, got {n!r}")
+    check_int('n', n, 0)
     i = torch.arange(n, device=device)                                    # (n,) query positions
     left = i < window                                                     # (n,) band starts before position 0
     return left if causal else left | (i + window >= n)                   # (n,)

@@ -9,9 +9,8 @@ from typing import NamedTuple, Callable
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import check_layer_input, check_key_padding_mask
+from .attention import check_int, check_layer_input, check_key_padding_mask
 from .banded import check_window
-from .chunked import chunked_attention
 from .flex import local_attention
 from .memory import MemoryBank
 from .gate import Gate
@@ -59,9 +58,8 @@ class MSAttention(nn.Module):
                  rope_base:float=10000., # RoPE frequency base
                  local_attn:Callable|None=None): # local attention function with `chunked_attention`'s signature (default: `local_attention`, fused on CUDA)
         super().__init__()
-        if isinstance(d_model, bool) or not isinstance(d_model, int) or isinstance(n_heads, bool) or not isinstance(n_heads, int):
-            raise TypeError(f"d_model and n_heads must be ints, got {d_model!r}, {n_heads!r}")
-        if n_heads < 1 or d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
+        check_int('d_model', d_model); check_int('n_heads', n_heads)
+        if d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         check_window(window)
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if rope and (d_model // n_heads) % 2: raise ValueError(f"rope=True needs an even head size, got d_model/n_heads={d_model // n_heads}")

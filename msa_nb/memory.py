@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import attention, masked_softmax, check_layer_input, check_key_padding_mask
+from .attention import attention, masked_softmax, check_int, check_layer_input, check_key_padding_mask
 
 # %% auto #0
 __all__ = ['slot_targets', 'MemoryBank', 'ema_half_life']
@@ -41,8 +41,7 @@ class MemoryBank(nn.Module):
                  init_std:float=1.0, # std of the random init of `slot_embed`: the token scale, so slots differ from step one
                  bias:bool=True): # bias in the key/value projection `to_kv`
         super().__init__()
-        if isinstance(n_slots, bool) or not isinstance(n_slots, int) or n_slots < 1:
-            raise ValueError(f"n_slots must be an integer >= 1, got {n_slots!r}")
+        check_int('n_slots', n_slots)
         if n_heads < 1 or d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         if not 0 < momentum <= 1: raise ValueError(f"momentum must be in (0, 1], got {momentum}")
         self.d_model, self.n_heads, self.n_slots, self.momentum = d_model, n_heads, n_slots, float(momentum)

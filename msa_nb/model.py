@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict, replace as dc_replace
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import attention, causal_mask, padding_allowed, combine_masks, check_key_padding_mask
+from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask
 from .layer import MSAttention, apply_rope, msa_score_count
 
 # %% auto #0
@@ -37,8 +37,7 @@ class MSAConfig:
 
     def __post_init__(self):
         for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio'):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{f} must be an integer >= 1, got {v!r}")
+            check_int(f, getattr(self, f))
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} into an even head size (RoPE)")
         if self.attention not in ('msa', 'dense'): raise ValueError(f"attention must be 'msa' or 'dense', got {self.attention!r}")

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass, asdict
 import torch
 import torch.nn.functional as F
+from .attention import check_int
 
 # %% auto #0
 __all__ = ['MARK', 'QUERY', 'N_SPECIAL', 'BLANK', 'check_selective_copy', 'selective_copy_batch', 'SelectiveCopy',
@@ -20,7 +21,7 @@ BLANK = -100  # target of every position where nothing is asked (ignored by loss
 def check_selective_copy(seq_len:int, n_marks:int, n_values:int, min_gap:int, max_gap:int, guard:int)->int: # mark slack
     "Validate the task's parameters; return the slack (number of possible mark offsets - 1) of one episode."
     for n, v in (('seq_len', seq_len), ('n_marks', n_marks), ('n_values', n_values), ('min_gap', min_gap)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be an integer >= 1, got {v!r}")
+        check_int(n, v)
     if not isinstance(max_gap, int) or max_gap < min_gap: raise ValueError(f"max_gap must be an integer >= min_gap={min_gap}, got {max_gap!r}")
     if not isinstance(guard, int) or guard < 0: raise ValueError(f"guard must be an integer >= 0, got {guard!r}")
     E = seq_len // n_marks

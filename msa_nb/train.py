@@ -8,7 +8,7 @@ import argparse, json, math, os, platform, sys, time
 from dataclasses import dataclass, asdict
 import torch
 import torch.nn as nn
-from .attention import get_device
+from .attention import check_int, get_device
 from .model import MSAConfig, MSATransformer
 from .tasks import SelectiveCopy, masked_cross_entropy, non_blank_accuracy, BLANK
 
@@ -34,8 +34,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for f in ('steps', 'batch_size', 'warmup', 'eval_size'):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{f} must be an integer >= 1, got {v!r}")
+            check_int(f, getattr(self, f))
         if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.min_lr_frac <= 1: raise ValueError(f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
         if self.eval_every < 0: raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")

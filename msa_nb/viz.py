@@ -14,6 +14,7 @@ import torch.nn as nn
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 import ipywidgets as widgets
+from .attention import check_int
 from .banded import band_mask, check_window
 from .layer import MSAttention, MSAWeights
 from .model import MSAConfig
@@ -389,7 +390,7 @@ class Explorer:
               start:str='scratch', # 'scratch' (chapter 9's small model, seeded) or 'checkpoint' (continue `checkpoint`)
               on_step=None)->dict: # optional callable(trainer, metrics) after every step
         "Train chapter 9's small selective-copy model; afterwards every tab looks at the trained model. Returns the history."
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1: raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        check_int('steps', steps)
         cbs = [on_step] if on_step else []
         if start == 'checkpoint':
             p = self.checkpoint_path()
