@@ -89,7 +89,8 @@ class MSAttention(nn.Module):
         ql, kl = (apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)) if self.rope else (q, k)  # (B, H, N, Dh) each
         loc = self.local_attn(ql, kl, v, self.window, self.causal, key_padding_mask, return_weights)    # (B, H, N, Dh) [, (B, H, N, N)]
         loc, w_loc = loc if return_weights else (loc, None)
-        mem, w_mem = self.memory(q, x, key_padding_mask, return_weights=True)  # (B, H, N, Dh), (B, H, N, K)
+        mem = self.memory(q, x, key_padding_mask, return_weights)          # (B, H, N, Dh) [, (B, H, N, K)]
+        mem, w_mem = mem if return_weights else (mem, None)
         g = self.gate(x)                                                    # (B, N, 1|H)
         o = self.gate.mix(loc, mem, g)                                      # (B, H, N, Dh)
         y = self.drop(self.out(rearrange(o, 'b h n d -> b n (h d)')))       # (B, N, d_model)

@@ -8,7 +8,8 @@ import math
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import attention, masked_softmax, check_int, check_layer_input, check_key_padding_mask
+import torch.nn.functional as F
+from .attention import attention, masked_softmax, check_int, check_qkv, check_layer_input, check_key_padding_mask
 
 # %% auto #0
 __all__ = ['slot_targets', 'MemoryBank', 'ema_half_life']
@@ -74,8 +75,9 @@ class MemoryBank(nn.Module):
         k, v = self.memory_kv()                                            # (H, K, Dh) each
         B = q.shape[0]
         kb, vb = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)          # (B, H, K, Dh) views, shared by the batch
-        out, w = attention(q, kb, vb, return_weights=True)                 # (B, H, N, Dh), (B, H, N, K)
-        return (out, w) if return_weights else out
+        if return_weights: return attention(q, kb, vb, return_weights=True)  # (B, H, N, Dh), (B, H, N, K)
+        check_qkv(q, kb, vb, same_length=False)
+        return F.scaled_dot_product_attention(q, kb, vb)                    # (B, H, N, Dh) fused: no (N, K) weights stored
 
     @torch.no_grad()
     def refresh(self,
@@ -100,9 +102,9 @@ class MemoryBank(nn.Module):
         check_key_padding_mask(key_padding_mask, x.shape[0], x.shape[1])
         if isinstance(q, torch.Tensor) and q.ndim == 4 and (q.shape[0], q.shape[2]) != (x.shape[0], x.shape[1]):
             raise ValueError(f"q {tuple(q.shape)} and x {tuple(x.shape)} disagree on (B, N)")
-        out, w = self.read(q, return_weights=True)                          # (B, H, N, Dh), (B, H, N, K)
+        out = self.read(q, return_weights)                                  # (B, H, N, Dh) [, (B, H, N, K)]
         if self.training: self.refresh(x, key_padding_mask)                 # AFTER the read: takes effect next step
-        return (out, w) if return_weights else out
+        return out
 
 # %% ../nbs/05_memory.ipynb #e5db8a77
 def ema_half_life(
