@@ -399,6 +399,8 @@ def main(argv=None)->int:
     impls = a.impls.split(',') if a.impls else (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex'])
     bad = [i for i in impls if i not in IMPLS]
     if bad or not ns or min(ns) < 1: print(f'error: unknown layers {bad} (choose from {IMPLS}) or bad lengths {ns}', file=sys.stderr); return 2
+    try: check_int('--reps', a.reps); check_int('--warmup', a.warmup, 0); a.threads is None or check_int('--threads', a.threads)
+    except ValueError as e: print(f'error: {e}', file=sys.stderr); return 2
     if a.threads: torch.set_num_threads(a.threads)
     cfg = CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG
     rows = sweep(impls, ns, cfg, a.device, a.backward, a.warmup, a.reps, a.memory, verbose=False)

@@ -273,8 +273,8 @@ def _slider(desc, value, lo, hi, step=1, **kw):
 class Explorer:
     "State and widgets of the four-tab explorer; `figs[name]` is the figure tab `name` drew last."
     def __init__(self,
-                 model:nn.Module|None=None, # an MSATransformer (or any module with MSAttention layers); None: chapter 9's small model, untrained
-                 task=None, # SelectiveCopy the example sequences come from (default: chapter 9's small task)
+                 model:nn.Module|None=None, # an MSATransformer (or any module with MSAttention layers); None: the explorer's small model, untrained
+                 task=None, # SelectiveCopy the example sequences come from (default: the explorer's small task)
                  seed:int=0, # seed of the default model and of the training run
                  train_steps:int=250, # initial value of the Training tab's step slider
                  bench_csv=None, # stored timings to show in the Speed tab (default: data/bench_gpu.csv)
@@ -294,7 +294,7 @@ class Explorer:
 
     # ---- model and data -------------------------------------------------------------------------------------------
     def fresh_model(self, n_slots:int|None=None)->nn.Module:
-        "Chapter 9's small model, untrained (seeded), optionally with another number of slots."
+        "The explorer's small model, untrained (seeded), optionally with another number of slots."
         cfg = MSAConfig(vocab_size=self.task.vocab_size, **{**SMALL_MODEL, **({'n_slots': n_slots} if n_slots else {})})
         return make_model(cfg, seed=self.seed)
 
@@ -387,9 +387,9 @@ class Explorer:
 
     def train(self,
               steps:int, # optimiser steps to run now
-              start:str='scratch', # 'scratch' (chapter 9's small model, seeded) or 'checkpoint' (continue `checkpoint`)
+              start:str='scratch', # 'scratch' (the explorer's small model, seeded) or 'checkpoint' (continue `checkpoint`)
               on_step=None)->dict: # optional callable(trainer, metrics) after every step
-        "Train chapter 9's small selective-copy model; afterwards every tab looks at the trained model. Returns the history."
+        "Train the explorer's small selective-copy model; afterwards every tab looks at the trained model. Returns the history."
         check_int('steps', steps)
         cbs = [on_step] if on_step else []
         if start == 'checkpoint':
@@ -506,8 +506,8 @@ class Explorer:
                              self.bank_layer, out])
 
 def explore(
-    model:nn.Module|None=None, # a model with MSAttention layers (e.g. a trained MSATransformer); None: chapter 9's small model
-    task=None, # SelectiveCopy for the example sequences (default: chapter 9's small task)
+    model:nn.Module|None=None, # a model with MSAttention layers (e.g. a trained MSATransformer); None: the explorer's small model
+    task=None, # SelectiveCopy for the example sequences (default: the explorer's small task)
     seed:int=0, # seed of the default model and of training runs
     **kwargs, # more `Explorer` options: train_steps, bench_csv
 )->widgets.Tab: # the explorer; `tab.explorer` is its `Explorer`
