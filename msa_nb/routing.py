@@ -13,7 +13,8 @@ from .attention import attention, check_int, check_qkv, check_key_padding_mask
 from .chunk_memory import n_chunks, pool_chunks, compressed_attention
 
 # %% auto #0
-__all__ = ['cosine_router_scores', 'infonce_router_loss']
+__all__ = ['cosine_router_scores', 'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index',
+           'selected_attention', 'selected_reference']
 
 # %% ../nbs/13_routing.ipynb #18862a07
 def cosine_router_scores(
@@ -56,3 +57,105 @@ def infonce_router_loss(
     lse_neg = s.masked_fill(~neg, float('-inf')).logsumexp(-1, keepdim=True)  # (B, 1) log sum_neg e^{s_n/t} (-inf: none)
     per = torch.logaddexp(s, lse_neg) - s                               # (B, C) -log(e^{s_p} / (e^{s_p} + sum_neg))
     return per[pos].mean()
+
+# %% ../nbs/13_routing.ipynb #81bcb3b4
+def block_scores(
+    scores:torch.Tensor, # (B, N, C) score of each query token for each chunk (-inf = not a candidate)
+    chunk:int, # P: queries are grouped in blocks of P
+    reduce:str='max', # 'max' (EverMind) or 'sum' (NSA, for probabilities)
+)->torch.Tensor: # (B, NB, C) with NB = ceil(N / P)
+    "Reduce per-token chunk scores to one score per query block of P tokens (the ragged last block uses its real queries)."
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 3 or not scores.is_floating_point():
+        raise TypeError(f"scores must be a floating (B, N, C) tensor, got {tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__}")
+    check_int('chunk', chunk)
+    if reduce not in ('max', 'sum'): raise ValueError(f"reduce must be 'max' or 'sum', got {reduce!r}")
+    N = scores.shape[1]; pad = n_chunks(N, chunk) * chunk - N
+    s = F.pad(scores, (0, 0, 0, pad), value=float('-inf') if reduce == 'max' else 0.)  # (B, NB P, C)
+    s = rearrange(s, 'b (n p) c -> b n p c', p=chunk)                   # (B, NB, P, C)
+    return s.amax(2) if reduce == 'max' else s.sum(2)                   # (B, NB, C)
+
+# %% ../nbs/13_routing.ipynb #4db08865
+def select_chunks(
+    scores:torch.Tensor, # (B, NB, C) block scores; -inf = not a candidate
+    top_k:int, # k, chunks per query block
+    causal:bool=False, # block b may select only chunks c < b (they end before the block starts)
+)->torch.Tensor: # (B, NB, k) int64 chunk indices, best first; -1 in empty slots
+    "Top-k chunks of each query block; slots without a candidate hold -1."
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 3 or not scores.is_floating_point():
+        raise TypeError(f"scores must be a floating (B, NB, C) tensor, got {tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__}")
+    check_int('top_k', top_k)
+    if torch.isnan(scores).any(): raise ValueError("scores contain NaN: a router must give every chunk a number or -inf")
+    B, NB, C = scores.shape
+    if causal:
+        before = torch.arange(C, device=scores.device)[None, :] < torch.arange(NB, device=scores.device)[:, None]  # (NB, C)
+        scores = scores.masked_fill(~before, float('-inf'))             # (B, NB, C)
+    kk = min(top_k, C)
+    val, idx = scores.topk(kk, dim=-1)                                  # (B, NB, kk) each
+    idx = idx.masked_fill(torch.isinf(val) & (val < 0), -1)             # no candidate -> -1
+    return F.pad(idx, (0, top_k - kk), value=-1)                        # (B, NB, k)
+
+# %% ../nbs/13_routing.ipynb #5ac436e3
+def check_chunk_index(
+    idx:torch.Tensor, # (B, NB, k) chunk indices, -1 = empty slot
+    batch:int, # expected B
+    n_blocks:int, # expected NB = number of chunks
+):
+    "Raise a clear TypeError/ValueError unless idx is an int64 (B, NB, k) tensor of chunk indices in [-1, NB)."
+    if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.ndim != 3:
+        raise TypeError(f"idx must be an int64 (B, NB, k) tensor, got {tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__}"
+                        f"{' ' + str(idx.dtype) if isinstance(idx, torch.Tensor) else ''}")
+    if idx.shape[:2] != (batch, n_blocks): raise ValueError(f"idx must have shape (B, NB, k) with (B, NB) = {(batch, n_blocks)}, got {tuple(idx.shape)}")
+    if idx.numel() and (idx.min() < -1 or idx.max() >= n_blocks): raise ValueError(f"chunk indices must be in [-1, {n_blocks}), got [{int(idx.min())}, {int(idx.max())}]")
+
+def selected_attention(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, N, D)
+    v:torch.Tensor, # values (B, H, N, D)
+    idx:torch.Tensor, # (B, NB, k) chunks selected by each query block (-1 = empty slot), e.g. from `select_chunks`
+    chunk:int, # chunk size P (= query block size)
+    key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
+    return_weights:bool=False, # also return (B, H, N, k P) weights over the gathered tokens
+):
+    "Each query block attends to the raw tokens of its selected chunks: (B, H, N, D) [, (B, H, N, k P)]; O(N k P), rows with nothing selected are 0."
+    check_qkv(q, k, v); check_int('chunk', chunk)
+    B, H, N, D = q.shape
+    check_key_padding_mask(key_padding_mask, B, N)
+    NB = n_chunks(N, chunk); pad = NB * chunk - N
+    check_chunk_index(idx, B, NB)
+    real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else ~key_padding_mask  # (B, N)
+    real = rearrange(F.pad(real, (0, pad)), 'b (c p) -> b c p', p=chunk)  # (B, C, P)
+    keep = rearrange(real, 'b c p -> b 1 (c p) 1')                       # (B, 1, C P, 1)
+    kc = rearrange(F.pad(k, (0, 0, 0, pad)).masked_fill(~keep, 0.), 'b h (c p) d -> b c h p d', p=chunk)  # (B, C, H, P, D)
+    vc = rearrange(F.pad(v, (0, 0, 0, pad)).masked_fill(~keep, 0.), 'b h (c p) d -> b c h p d', p=chunk)  # (B, C, H, P, D)
+    bi, ic = torch.arange(B, device=q.device)[:, None, None], idx.clamp(min=0)  # (B, 1, 1), (B, NB, k)
+    ks = rearrange(kc[bi, ic], 'b n s h p d -> b (h n) (s p) d')        # (B, H NB, k P, D) the gather
+    vs = rearrange(vc[bi, ic], 'b n s h p d -> b (h n) (s p) d')        # (B, H NB, k P, D)
+    ok = real[bi, ic] & (idx >= 0)[..., None]                           # (B, NB, k, P) real token of a real slot
+    ok = rearrange(ok, 'b n s p -> b 1 n 1 (s p)').expand(B, H, NB, 1, -1).reshape(B, H * NB, 1, -1)  # (B, H NB, 1, k P)
+    qb = rearrange(F.pad(q, (0, 0, 0, pad)), 'b h (n p) d -> b (h n) p d', p=chunk)  # (B, H NB, P, D)
+    o = attention(qb, ks, vs, ok, return_weights=return_weights)        # (B, H NB, P, D) [, (B, H NB, P, k P)]
+    o, w = o if return_weights else (o, None)
+    o = rearrange(o, 'b (h n) p d -> b h (n p) d', h=H)[:, :, :N]       # (B, H, N, D)
+    if not return_weights: return o
+    return o, rearrange(w, 'b (h n) p s -> b h (n p) s', h=H)[:, :, :N]  # (B, H, N, k P)
+
+# %% ../nbs/13_routing.ipynb #7cd044bc
+def selected_reference(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, N, D)
+    v:torch.Tensor, # values (B, H, N, D)
+    idx:torch.Tensor, # (B, NB, k) selected chunks per query block (-1 = empty)
+    chunk:int, # chunk size P
+    key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
+)->tuple: # out (B, H, N, D), weights (B, H, N, N)
+    "Slow float64 reference of `selected_attention`: an explicit (B, 1, N, N) selected-keys mask, then Part I's `attention`."
+    check_qkv(q, k, v); check_int('chunk', chunk)
+    B, H, N, D = q.shape
+    mask = torch.zeros(B, 1, N, N, dtype=torch.bool, device=q.device)  # (B, 1, N, N)
+    for b in range(B):
+        for t in range(N):
+            for c in idx[b, t // chunk].tolist():
+                if c < 0: continue
+                for j in range(c * chunk, min(c * chunk + chunk, N)):
+                    mask[b, 0, t, j] = key_padding_mask is None or not bool(key_padding_mask[b, j])
+    return attention(q.double(), k.double(), v.double(), mask, return_weights=True)  # (B, H, N, D), (B, H, N, N)
