@@ -10,11 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import attention, check_int, check_qkv, check_key_padding_mask
-from .chunk_memory import n_chunks, pool_chunks, compressed_attention
+from .chunk_memory import n_chunks, pool_chunks, compressed_attention, BranchGate
+from .layer import MEMORY_BRANCHES
 
 # %% auto #0
 __all__ = ['cosine_router_scores', 'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index',
-           'selected_attention', 'selected_reference']
+           'selected_attention', 'selected_reference', 'RoutedMemory', 'build_routed_memory']
 
 # %% ../nbs/13_routing.ipynb #18862a07
 def cosine_router_scores(
@@ -159,3 +160,54 @@ def selected_reference(
                 for j in range(c * chunk, min(c * chunk + chunk, N)):
                     mask[b, 0, t, j] = key_padding_mask is None or not bool(key_padding_mask[b, j])
     return attention(q.double(), k.double(), v.double(), mask, return_weights=True)  # (B, H, N, D), (B, H, N, N)
+
+# %% ../nbs/13_routing.ipynb #9c079544
+class RoutedMemory(nn.Module):
+    "memory='routed': local + compressed + selected (top-k chunks by the compressed branch's probabilities), NSA-style."
+    def __init__(self,
+                 chunk:int, # chunk size P (= query block size)
+                 top_k:int, # chunks selected per query block
+                 causal:bool=False, # finished chunks only; blocks select chunks that end before they start
+                 rope_selected:bool=True): # the selected branch attends with the rotated queries and keys
+        super().__init__()
+        self.chunk, self.top_k, self.causal = check_int('chunk', chunk), check_int('top_k', top_k), causal
+        self.rope_selected = rope_selected
+        self.mix = None                                                      # set by the builder: the layer's gate.mix
+
+    def extra_repr(self): return f"chunk={self.chunk}, top_k={self.top_k}, causal={self.causal}, rope_selected={self.rope_selected}"
+
+    def select(self,
+               w:torch.Tensor, # (B, H, N, C) compressed attention probabilities
+               key_padding_mask=None, # (B, N) bool, True = padding
+              )->torch.Tensor: # (B, NB, k) selected chunks, -1 = empty slot
+        "NSA's selection: probabilities summed over heads and over each block's queries (causal: the P queries ending at its first token), top-k."
+        B, H, N, C = w.shape
+        s = w.detach().sum(1)                                               # (B, N, C) summed over heads
+        if self.causal: s = F.pad(s, (0, 0, self.chunk - 1, 0))[:, :N]       # (B, N, C) row t holds query t - P + 1
+        s = block_scores(s, self.chunk, 'sum')                              # (B, NB, C)
+        if key_padding_mask is not None:
+            real = F.pad(~key_padding_mask, (0, C * self.chunk - N)).view(B, C, self.chunk).any(-1)  # (B, C)
+            s = s.masked_fill(~real[:, None, :], float('-inf'))             # (B, NB, C)
+        return select_chunks(s, self.top_k, self.causal)                    # (B, NB, k)
+
+    def forward(self, q, k, v, # (B, H, N, Dh) each, un-rotated
+                ql, kl, # (B, H, N, Dh) each, rotated (or q, k when the layer has no RoPE)
+                loc:torch.Tensor, # (B, H, N, Dh) local branch output
+                g:torch.Tensor, # (B, N, 3, 1|H) gate values
+                key_padding_mask=None, # (B, N) bool, True = padding
+                return_weights:bool=False): # also report compressed weights and selected chunks
+        "-> o (B, H, N, Dh), {'compressed': (B, H, N, C) or None, 'selected': (B, NB, k) or None}."
+        cmp, w = compressed_attention(q, k, v, self.chunk, self.causal, key_padding_mask, return_weights=True)  # (B, H, N, Dh), (B, H, N, C)
+        idx = self.select(w, key_padding_mask)                              # (B, NB, k)
+        qs, ks = (ql, kl) if self.rope_selected else (q, k)
+        sel = selected_attention(qs, ks, v, idx, self.chunk, key_padding_mask)  # (B, H, N, Dh)
+        o = self.mix([loc, cmp, sel], g)                                    # (B, H, N, Dh)
+        return o, ({'compressed': w, 'selected': idx} if return_weights else {})
+
+def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std)->tuple: # (RoutedMemory, BranchGate)
+    "Builder registered as MEMORY_BRANCHES['routed']."
+    gate = BranchGate(d_model, n_heads, ('local', 'compressed', 'selected'), per_head_gate, gate_mode, init_std)
+    mem = RoutedMemory(chunk, top_k, causal); mem.mix = gate.mix
+    return mem, gate
+
+MEMORY_BRANCHES['routed'] = build_routed_memory
