@@ -14,8 +14,8 @@ from .attention import attention, check_int, check_qkv, check_key_padding_mask, 
 from .layer import MEMORY_BRANCHES
 
 # %% auto #0
-__all__ = ['Pooled', 'n_chunks', 'pool_chunks', 'readable_chunks', 'compressed_attention', 'compressed_reference',
-           'compressed_score_count', 'BranchGate', 'ChunkMemory', 'build_chunk_memory']
+__all__ = ['Pooled', 'n_chunks', 'pool_chunks', 'readable_chunks', 'fused_attention', 'compressed_attention',
+           'compressed_reference', 'compressed_score_count', 'BranchGate', 'ChunkMemory', 'build_chunk_memory']
 
 # %% ../nbs/12_chunk_memory.ipynb #7eaee6e7
 class Pooled(NamedTuple):
@@ -65,7 +65,21 @@ def readable_chunks(
     ends = (torch.arange(C, device=device) * chunk + chunk - 1).clamp(max=n - 1)  # (C,) last position of each chunk
     return ends[None, :] <= torch.arange(n, device=device)[:, None]            # (N, C)
 
-# %% ../nbs/12_chunk_memory.ipynb #fc0127be
+# %% ../nbs/12_chunk_memory.ipynb #293620e1
+def fused_attention(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, M, D)
+    v:torch.Tensor, # values (B, H, M, D)
+    allowed:torch.Tensor, # bool allowed-mask broadcastable to (B, H, N, M)
+)->torch.Tensor: # (B, H, N, D), exactly 0 on rows with no allowed key
+    "`attention(q, k, v, allowed)` through PyTorch's fused kernel (no weights kept); empty rows give 0 on every backend."
+    check_qkv(q, k, v, same_length=False)
+    if allowed.dtype != torch.bool: raise TypeError(f"allowed must be a bool mask, got {allowed.dtype}")
+    row_ok = allowed.any(-1, keepdim=True)                              # (..., N, 1) does the row see any key?
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed | ~row_ok)  # (B, H, N, D) empty rows: defined, then dropped
+    return o.masked_fill(~row_ok, 0.)                                   # (B, H, N, D)
+
+# %% ../nbs/12_chunk_memory.ipynb #c75390fe
 def compressed_attention(
     q:torch.Tensor, # queries (B, H, N, D)
     k:torch.Tensor, # keys (B, H, N, D)
@@ -80,9 +94,10 @@ def compressed_attention(
     pooled = pool_chunks(k, v, chunk, key_padding_mask)                 # (B, H, C, D) x 2, (B, C)
     allowed = pooled.valid[:, None, None, :]                            # (B, 1, 1, C) never an empty chunk
     if causal: allowed = allowed & readable_chunks(q.shape[2], chunk, q.device)  # (B, 1, N, C)
-    return attention(q, pooled.k, pooled.v, allowed, return_weights=return_weights)  # (B, H, N, D) [, (B, H, N, C)]
+    if return_weights: return attention(q, pooled.k, pooled.v, allowed, return_weights=True)  # (B, H, N, D), (B, H, N, C)
+    return fused_attention(q, pooled.k, pooled.v, allowed)             # (B, H, N, D)
 
-# %% ../nbs/12_chunk_memory.ipynb #a35069e9
+# %% ../nbs/12_chunk_memory.ipynb #05ee9187
 def compressed_reference(
     q:torch.Tensor, # queries (B, H, N, D)
     k:torch.Tensor, # keys (B, H, N, D)
@@ -107,7 +122,7 @@ def compressed_reference(
             for t in range(N): mask[b, 0, t, c] = (not causal) or max(span) <= t
     return attention(q, kc, vc, mask, return_weights=True)              # (B, H, N, D), (B, H, N, C)
 
-# %% ../nbs/12_chunk_memory.ipynb #8f377aac
+# %% ../nbs/12_chunk_memory.ipynb #529720e4
 def compressed_score_count(
     n:int, # sequence length N
     chunk:int, # chunk size P
@@ -115,7 +130,7 @@ def compressed_score_count(
     "Scores one head of the compressed branch computes: N ceil(N / P) (dense attention: N^2)."
     return n * n_chunks(n, chunk)
 
-# %% ../nbs/12_chunk_memory.ipynb #f3336aab
+# %% ../nbs/12_chunk_memory.ipynb #14a5e730
 class BranchGate(nn.Module):
     "NSA-style gate: one sigmoid per branch, per token (or per token and head), g (B, N, R, 1|H); forced modes for ablations."
     def __init__(self,
@@ -164,7 +179,7 @@ class BranchGate(nn.Module):
         gr = rearrange(g, 'b n r h -> r b h n 1')                           # (R, B, 1|H, N, 1)
         return sum(gi * o for gi, o in zip(gr, outs))                       # (B, H, N, D)
 
-# %% ../nbs/12_chunk_memory.ipynb #2cc96da5
+# %% ../nbs/12_chunk_memory.ipynb #c81fe185
 class ChunkMemory(nn.Module):
     "memory='chunks': local + compressed branches, mixed by a `BranchGate` (the layer owns the gate)."
     def __init__(self,

@@ -10,12 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import attention, check_int, check_qkv, check_key_padding_mask
-from .chunk_memory import n_chunks, pool_chunks, compressed_attention, BranchGate
+from .chunk_memory import n_chunks, pool_chunks, compressed_attention, fused_attention, BranchGate
 from .layer import MEMORY_BRANCHES
 
 # %% auto #0
 __all__ = ['cosine_router_scores', 'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index',
-           'selected_attention', 'selected_reference', 'RoutedMemory', 'build_routed_memory']
+           'selected_attention', 'selected_reference', 'RoutedMemory', 'build_routed_memory', 'router_recall']
 
 # %% ../nbs/13_routing.ipynb #18862a07
 def cosine_router_scores(
@@ -134,8 +134,8 @@ def selected_attention(
     ok = real[bi, ic] & (idx >= 0)[..., None]                           # (B, NB, k, P) real token of a real slot
     ok = rearrange(ok, 'b n s p -> b 1 n 1 (s p)').expand(B, H, NB, 1, -1).reshape(B, H * NB, 1, -1)  # (B, H NB, 1, k P)
     qb = rearrange(F.pad(q, (0, 0, 0, pad)), 'b h (n p) d -> b (h n) p d', p=chunk)  # (B, H NB, P, D)
-    o = attention(qb, ks, vs, ok, return_weights=return_weights)        # (B, H NB, P, D) [, (B, H NB, P, k P)]
-    o, w = o if return_weights else (o, None)
+    if return_weights: o, w = attention(qb, ks, vs, ok, return_weights=True)  # (B, H NB, P, D), (B, H NB, P, k P)
+    else: o, w = fused_attention(qb, ks, vs, ok), None                  # (B, H NB, P, D) one fused kernel
     o = rearrange(o, 'b (h n) p d -> b h (n p) d', h=H)[:, :, :N]       # (B, H, N, D)
     if not return_weights: return o
     return o, rearrange(w, 'b (h n) p s -> b h (n p) s', h=H)[:, :, :N]  # (B, H, N, k P)
@@ -211,3 +211,27 @@ def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, g
     return mem, gate
 
 MEMORY_BRANCHES['routed'] = build_routed_memory
+
+# %% ../nbs/13_routing.ipynb #72740fe7
+@torch.no_grad()
+def router_recall(
+    model:nn.Module, # an MSATransformer with memory='routed'
+    x:torch.Tensor, # (B, N) MQAR tokens
+    y:torch.Tensor, # (B, N) MQAR targets
+    ks:tuple=(1, 2, 4), # report recall@k for these k (k <= the model's top_k)
+)->list: # one dict per routed layer: {'top1', 'recall@k', ...}
+    "Per layer: how often the selected chunks of a query's block include the chunk that holds its answer."
+    from msa_nb.tasks import evidence_positions, BLANK
+    was = model.training; model.eval()
+    _, ws = model(x, return_weights=True)
+    model.train(was)
+    ev = evidence_positions(x, y)                                       # (B, N) position of each answer, -1 elsewhere
+    b, t = (y != BLANK).nonzero(as_tuple=True)                          # (M,) each: the queries
+    out = []
+    for w in ws:
+        if w.selected is None: raise ValueError("router_recall needs a model with memory='routed'")
+        P = -(-x.shape[1] // w.selected.shape[1])                       # chunk size
+        sel = w.selected[b, t // P]                                     # (M, k) chunks chosen for each query's block
+        hit = sel == (ev[b, t] // P)[:, None]                           # (M, k)
+        out.append({'top1': hit[:, 0].float().mean().item(), **{f'recall@{k}': hit[:, :k].any(1).float().mean().item() for k in ks}})
+    return out

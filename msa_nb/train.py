@@ -10,11 +10,11 @@ import torch
 import torch.nn as nn
 from .attention import check_int, get_device
 from .model import MSAConfig, MSATransformer
-from .tasks import SelectiveCopy, masked_cross_entropy, non_blank_accuracy, BLANK
+from .tasks import SelectiveCopy, MQAR, masked_cross_entropy, non_blank_accuracy, BLANK
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'plot_history', 'inspect_model', 'steps_to',
-           'run_ablation', 'build_parser', 'main']
+__all__ = ['ABLATIONS', 'GATE_CHOICES', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'plot_history', 'inspect_model',
+           'steps_to', 'run_ablation', 'build_parser', 'make_task', 'main']
 
 # %% ../nbs/09_selective_copy.ipynb #edd24103
 @dataclass
@@ -61,7 +61,7 @@ class Trainer:
     "Trains an `MSATransformer` on a task with AdamW, clipping, warm-up + cosine schedule; checkpoints resume exactly."
     def __init__(self,
                  model:MSATransformer, # the model (its device is used)
-                 task:SelectiveCopy, # source of batches: task.batch(B, step), task.eval_batch(B)
+                 task:SelectiveCopy, # source of batches: task.batch(B, step), task.eval_batch(B) (SelectiveCopy or MQAR)
                  tc:TrainConfig|None=None, # optimisation settings
                  callbacks=()): # callables cb(trainer, metrics) run after every step
         self.model, self.task, self.tc = model, task, tc or TrainConfig()
@@ -138,7 +138,7 @@ class Trainer:
 
     def state(self, optimizer:bool=True)->dict: # everything a continuation needs
         "Checkpoint dict: configs, model (with the memory bank), optimiser, step, RNG state, history."
-        return {'model_cfg': asdict(self.model.cfg), 'train_cfg': asdict(self.tc), 'task': asdict(self.task),
+        return {'model_cfg': asdict(self.model.cfg), 'train_cfg': asdict(self.tc), 'task': asdict(self.task), 'task_type': type(self.task).__name__,
                 'model': self.model.state_dict(), 'opt': self.opt.state_dict() if optimizer else None,
                 'step': self.step_idx, 'elapsed': self.elapsed, 'rng': torch.get_rng_state(), 'history': self.history}
 
@@ -157,7 +157,8 @@ class Trainer:
         ck = torch.load(path, map_location='cpu', weights_only=True)
         model = MSATransformer(MSAConfig(**ck['model_cfg']))
         model.load_state_dict(ck['model']); model.to(device or 'cpu')
-        tr = cls(model, SelectiveCopy(**ck['task']), TrainConfig(**ck['train_cfg']), callbacks)
+        task = {'SelectiveCopy': SelectiveCopy, 'MQAR': MQAR}[ck.get('task_type', 'SelectiveCopy')](**ck['task'])
+        tr = cls(model, task, TrainConfig(**ck['train_cfg']), callbacks)
         if ck['opt'] is not None: tr.opt.load_state_dict(ck['opt'])
         tr.step_idx, tr.elapsed, tr.history = ck['step'], ck['elapsed'], ck['history']
         torch.set_rng_state(ck['rng'])
@@ -236,27 +237,21 @@ def _nonneg_int(s:str)->int:
     if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
     return v
 
-def build_parser()->argparse.ArgumentParser:
-    "The argument parser of `python -m msa_nb.train`."
-    p = argparse.ArgumentParser(prog='python -m msa_nb.train', description='Train an MSA Transformer on a synthetic task.')
-    sub = p.add_subparsers(dest='task', required=True, metavar='TASK')
-    s = sub.add_parser('selective-copy', help='copy the value after each mark to its query (chapter 9)',
-                       description='Train on selective copy; prints progress to stderr and one JSON line of metrics to stdout.')
-    a = s.add_argument
-    a('--steps', type=_pos_int, default=300, help='optimiser steps (300)')
-    a('--seq-len', type=_pos_int, default=512, help='sequence length N (512)')
-    a('--marks', type=_pos_int, default=8, help='marks per sequence (8)')
-    a('--values', type=_pos_int, default=16, help='value alphabet size V (16)')
-    a('--layers', type=_pos_int, default=3, help='blocks (3)')
-    a('--slots', type=_pos_int, default=32, help='memory slots K per layer (32)')
-    a('--window', type=_pos_int, default=8, help='local window W (8)')
-    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (W + 1)')
-    a('--max-gap', type=_pos_int, default=None, help='largest evidence-to-query distance (2 W)')
-    a('--guard', type=_nonneg_int, default=None, help='tokens between a query and the next mark (3 W)')
+GATE_CHOICES = ('learned', 'local', 'memory', 'compressed', 'selected')  # which apply depends on --memory (MSAConfig checks)
+
+def _model_args(a, layers:int, window:int, steps:int):
+    "Options shared by every task: model, memory, optimisation, run."
+    a('--steps', type=_pos_int, default=steps, help=f'optimiser steps ({steps})')
+    a('--layers', type=_pos_int, default=layers, help=f'blocks ({layers})')
+    a('--slots', type=_pos_int, default=32, help='memory slots K per layer, memory=bank (32)')
+    a('--window', type=_pos_int, default=window, help=f'local window W ({window})')
     a('--d-model', type=_pos_int, default=64, help='model width (64)')
     a('--heads', type=_pos_int, default=4, help='attention heads (4)')
     a('--attention', choices=('msa', 'dense'), default='msa', help='MSA layers or the dense twin (msa)')
-    a('--gate', choices=('learned', 'local', 'memory'), default='learned', help='gate mode of every layer (learned)')
+    a('--memory', choices=('bank', 'chunks', 'routed'), default='bank', help="Part I's slot bank, compressed chunks, or chunks + top-k selection (bank)")
+    a('--chunk', type=_pos_int, default=64, help='chunk size P of memory=chunks|routed (64)')
+    a('--top-k', type=_pos_int, default=4, help='chunks selected per query block, memory=routed (4)')
+    a('--gate', choices=GATE_CHOICES, default='learned', help="gate mode: learned, or force local / memory / compressed / selected (learned)")
     a('--batch-size', type=_pos_int, default=32, help='sequences per step (32)')
     a('--lr', type=float, default=6e-3, help='peak learning rate (6e-3)')
     a('--warmup', type=_pos_int, default=30, help='warm-up steps (30)')
@@ -266,22 +261,55 @@ def build_parser()->argparse.ArgumentParser:
     a('--threads', type=_pos_int, default=None, help='torch CPU threads (torch default)')
     a('--device', default=None, help="'cpu', 'cuda', ... (default: get_device())")
     a('--save', default=None, help='write a checkpoint here at the end')
+    a('--out', default=None, help='also write the result (with the learning curve) to this JSON file')
     a('--quiet', action='store_true', help='no progress output')
+
+def build_parser()->argparse.ArgumentParser:
+    "The argument parser of `python -m msa_nb.train`."
+    p = argparse.ArgumentParser(prog='python -m msa_nb.train', description='Train an MSA Transformer on a synthetic task.')
+    sub = p.add_subparsers(dest='task', required=True, metavar='TASK')
+    s = sub.add_parser('selective-copy', help='copy the value after each mark to its query (chapters 9, 13)',
+                       description='Train on selective copy; prints progress to stderr and one JSON line of metrics to stdout.')
+    a = s.add_argument
+    a('--seq-len', type=_pos_int, default=512, help='sequence length N (512)')
+    a('--marks', type=_pos_int, default=None, help='marks per sequence (8, or as many episodes as fit when the gaps are given, at most 8)')
+    a('--values', type=_pos_int, default=16, help='value alphabet size V (16)')
+    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (W + 1)')
+    a('--max-gap', type=_pos_int, default=None, help='largest evidence-to-query distance (2 W)')
+    a('--guard', type=_nonneg_int, default=None, help='tokens between a query and the next mark (3 W)')
+    _model_args(a, layers=3, window=8, steps=300)
+    r = sub.add_parser('recall', help='multi-query associative recall over long gaps (MQAR, chapter 13)',
+                       description='Train on long-range MQAR; prints progress to stderr and one JSON line of metrics to stdout.')
+    a = r.add_argument
+    a('--seq-len', type=_pos_int, default=2048, help='sequence length N (2048)')
+    a('--pairs', type=_pos_int, default=8, help='key-value pairs (= queries) per sequence (8)')
+    a('--keys', type=_pos_int, default=32, help='key alphabet size (32)')
+    a('--values', type=_pos_int, default=32, help='value alphabet size (32)')
+    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (8 L W)')
+    _model_args(a, layers=2, window=8, steps=300)
     return p
+
+def make_task(args)->object: # SelectiveCopy or MQAR
+    "The task the parsed arguments ask for (raises ValueError on inconsistent settings)."
+    W = args.window
+    if args.task == 'recall':
+        return MQAR(seq_len=args.seq_len, n_pairs=args.pairs, n_keys=args.keys, n_values=args.values,
+                    min_gap=args.min_gap or 8 * args.layers * W, seed=args.seed)
+    lo, hi, guard = args.min_gap or W + 1, args.max_gap or 2 * W, 3 * W if args.guard is None else args.guard
+    marks = args.marks or (8 if args.min_gap is None and args.max_gap is None else max(1, min(8, args.seq_len // (hi + 2 + guard))))
+    return SelectiveCopy(seq_len=args.seq_len, n_marks=marks, n_values=args.values, min_gap=lo, max_gap=hi, guard=guard, seed=args.seed)
 
 def main(argv:list|None=None)->int: # exit code
     "Command-line entry point: parse argv, train, print one JSON line of metrics."
-    t_start = time.perf_counter()
+    t_start, load_before = time.perf_counter(), os.getloadavg()
     p = build_parser()
     args = p.parse_args(argv)                                                        # exits with code 2 on bad input
     if args.threads: torch.set_num_threads(args.threads)
-    W = args.window
     try:
-        task = SelectiveCopy(seq_len=args.seq_len, n_marks=args.marks, n_values=args.values,
-                             min_gap=args.min_gap or W + 1, max_gap=args.max_gap or 2 * W,
-                             guard=3 * W if args.guard is None else args.guard, seed=args.seed)
+        task = make_task(args)
         mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=args.layers,
-                         window=W, n_slots=args.slots, attention=args.attention, gate_mode=args.gate)
+                         window=args.window, n_slots=args.slots, attention=args.attention, gate_mode=args.gate,
+                         memory=args.memory, chunk=args.chunk, top_k=args.top_k)
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=min(args.warmup, args.steps),
                          seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size)
     except ValueError as e: p.error(str(e))                                          # usage + message, exit code 2
@@ -290,11 +318,17 @@ def main(argv:list|None=None)->int: # exit code
     tr.fit(progress=not args.quiet, file=sys.stderr)
     if args.save: tr.save(args.save)
     h = tr.history
-    res = {'task': 'selective-copy', 'steps': tr.step_idx, 'non_blank_acc': h['eval_acc'][-1], 'eval_loss': round(h['eval_loss'][-1], 5),
-           'train_loss': round(h['loss'][-1], 5), 'steps_to_96': steps_to(h), 'eval_curve': dict(zip(h['eval_step'], h['eval_acc'])),
+    acc = h['eval_acc'][-1]
+    res = {'task': args.task, 'steps': tr.step_idx, ('acc' if args.task == 'recall' else 'non_blank_acc'): acc, 'chance': task.chance,
+           'eval_loss': round(h['eval_loss'][-1], 5), 'train_loss': round(h['loss'][-1], 5), 'steps_to_96': steps_to(h),
+           'steps_to_95': steps_to(h, 0.95), 'eval_curve': dict(zip(h['eval_step'], h['eval_acc'])),
            'train_s': round(tr.elapsed, 2), 'wall_s': round(time.perf_counter() - t_start, 2),
            'threads': torch.get_num_threads(), 'device': str(device), 'torch': torch.__version__,
+           'load_before': [round(x, 2) for x in load_before], 'load_after': [round(x, 2) for x in os.getloadavg()],
+           'machine': f'{platform.machine()} {platform.system()}, {os.cpu_count()} cpus', 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
            'params': tr.model.n_params(), 'model_cfg': asdict(mcfg), 'train_cfg': asdict(tc), 'task_cfg': asdict(task)}
+    if args.out:
+        with open(args.out, 'w') as f: json.dump({**res, 'curve': {k: h[k] for k in ('step', 'loss', 'acc', 'eval_step', 'eval_acc')}}, f, indent=1)
     print(json.dumps(res), flush=True)
     return 0
 
