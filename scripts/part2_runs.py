@@ -14,17 +14,17 @@ VARIANTS = {  # name -> CLI options on top of the task's base command
     'compressed only': ['--memory', 'routed', '--gate', 'compressed'],
     'selected only': ['--memory', 'routed', '--gate', 'selected'],
     'local + compressed': ['--memory', 'chunks'],
-    'routed, three gated': ['--memory', 'routed'],
+    'routed (three gated)': ['--memory', 'routed'],
 }
 BASE = {'recall': ['recall', '--seq-len', '2048', '--seed', '0'],
         'selective-copy': ['selective-copy', '--seq-len', '2048', '--min-gap', '200', '--max-gap', '400', '--seed', '0']}
 
 def run(task, name, extra, tmp):
     out = os.path.join(tmp, name.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '') + '.json')
-    cmd = [sys.executable, '-m', 'msa_nb.train', *BASE[task], *VARIANTS[name], '--threads', '2', '--device', 'cpu', '--quiet', '--out', out, *extra]
+    cmd = [sys.executable, '-m', 'msa_nb.train', *BASE[task], *VARIANTS[name], '--threads', '2', '--device', 'cpu', '--quiet', '--json', out, *extra]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode: raise RuntimeError(f"{name}: {r.stderr[-2000:]}")
-    res = json.load(open(out)); res['command'] = 'python -m msa_nb.train ' + ' '.join(cmd[3:-4] + [a for a in extra])
+    res = json.load(open(out)); res.setdefault('command', ' '.join(cmd[1:]))
     print(f"{name:<22} acc {res.get('acc', res.get('non_blank_acc')):.3f}  wall {res['wall_s']:.0f} s", file=sys.stderr, flush=True)
     return name, res
 

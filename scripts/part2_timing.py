@@ -30,8 +30,8 @@ if __name__ == '__main__':
             if name.startswith('dense') and n > a.dense_max_n: continue
             reps = 7 if n <= 8192 else 3
             with torch.no_grad(): t = time_fn(m, x, warmup=1, reps=reps)
-            rows.append({'impl': name, 'N': n, 'median_ms': round(t.median, 3), 'q1_ms': round(t.q1, 3), 'q3_ms': round(t.q3, 3), 'reps': reps})
-            print(f"N={n:>6} {name:<20} {t.median:10.1f} ms", file=sys.stderr, flush=True)
+            rows.append({'impl': name, 'N': n, 'median_ms': round(t.median_ms, 3), 'q1_ms': round(t.q1_ms, 3), 'q3_ms': round(t.q3_ms, 3), 'reps': reps})
+            print(f"N={n:>6} {name:<20} {t.median_ms:10.1f} ms", file=sys.stderr, flush=True)
         n *= 2
     meta = {**cfg, 'threads': torch.get_num_threads(), 'torch': torch.__version__, 'mode': 'forward, no grad',
             'machine': f'{platform.machine()} {platform.system()}, {os.cpu_count()} cpus', 'processor': platform.processor(),
