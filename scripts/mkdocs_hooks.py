@@ -21,10 +21,13 @@ from mkdocs.utils import get_relative_url
 
 ROOT = Path(__file__).resolve().parents[1]
 MATHJAX = 'assets/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe'
+# MathJax 2 as the jupyter-server-mathjax package ships it: HTML-CSS output with the STIX-Web fonts (the only ones in
+# it), and its font-probe face pointed at a local() name instead of about:blank (a URL Chrome refuses, with an error).
 FONT_CONFIG = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
-               'webFont: "STIX-Web", preferredFont: null, imageFont: null}, SVG: {font: "STIX-Web"}, '
-               'menuSettings: {zoom: "None"}, messageStyle: "none"});</script>')
-CDN_MATHJAX = re.compile(r'<script src="https?://[^"]*mathjax[^"]*">\s*</script>', re.I)
+               'webFont: "STIX-Web", preferredFont: null, imageFont: null, styles: {"@font-face": '
+               '{"font-family": "MathJax_Blank", src: "local(\'MathJax_Blank\')"}}}, messageStyle: "none"});</script>')
+# mkdocs.yml sets mkdocs-jupyter's custom_mathjax_url to a placeholder; each page gets its relative path to the local copy
+LOAD_MATHJAX = re.compile(r'<script src="(?:msa-nb-local-mathjax|https?://[^"]*mathjax[^"]*)">\s*</script>', re.I)
 COLAB_IMG = re.compile(r'<img[^>]*src="https://colab\.research\.google\.com/assets/colab-badge\.svg"[^>]*/?>', re.I)
 MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?ajax/libs/mermaid(?:(?!</script>).)*?</script>', re.S)
 INLINE_FETCH = re.compile(r'''(?:import\s*\(\s*|from\s*|fetch\s*\(\s*|src\s*=\s*)["']https?://''')
@@ -83,7 +86,7 @@ def on_files(files, config):
 def on_page_content(html, page, config, files):
     "Local MathJax and badges in the notebook pages; links to notebooks become links to their pages."
     if not page.file.src_path.endswith('.ipynb'): return html
-    html = CDN_MATHJAX.sub(lambda m: FONT_CONFIG + f'<script src="{get_relative_url(MATHJAX, page.url)}"></script>', html)
+    html = LOAD_MATHJAX.sub(lambda m: FONT_CONFIG + f'<script src="{get_relative_url(MATHJAX, page.url)}"></script>', html)
     html = MERMAID.sub('', html)   # nbconvert's Mermaid loader imports from a CDN; the course draws no Mermaid diagrams
     html = COLAB_IMG.sub('<span class="colab-badge">Open in Colab</span>', html)
 
@@ -132,7 +135,7 @@ class _Refs(HTMLParser):
         a = dict(attrs)
         if tag == 'script' and not a.get('src'): self._in_script = True
         for (t, attr) in self.FETCH:
-            if tag == t and a.get(attr): self.refs.append(('fetch', tag, a[attr]))
+            if tag == t and attr in a: self.refs.append(('fetch', tag, a[attr] or ''))
         if tag == 'link' and a.get('href'):
             rel = (a.get('rel') or '').lower()
             self.refs.append(('fetch' if rel not in ('canonical', 'alternate') else 'skip', tag, a['href']))
@@ -147,6 +150,8 @@ def check_site(site, base='/'):
         rel_page = page.relative_to(site)
         for kind, tag, url in p.refs:
             if kind == 'skip': continue
+            if kind == 'fetch' and not url.strip():
+                problems.append(f'{rel_page}: <{tag}> with an empty address'); continue
             parts = urlsplit(url)
             if parts.scheme in ('http', 'https') or url.startswith('//'):
                 if kind == 'fetch': problems.append(f'{rel_page}: <{tag}> fetches {url} from another host')
