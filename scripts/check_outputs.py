@@ -6,7 +6,8 @@ output is an error.
     python scripts/check_outputs.py --required    # print whether settings.ini asks for stored outputs (True/False)
 
 A cell "draws a figure" when, outside any `def`/`class`, it calls a plotting function: a matplotlib method such as
-`plt.subplots`, `ax.imshow`, `ax.plot`, or a course helper whose name starts with `plot_`. Cells that
+`plt.subplots`, `ax.imshow`, `ax.plot`, or a course helper whose name starts with `plot_`, and does not close its
+figures with `plt.close(...)` (a cell that tests a figure's contents and closes it shows none, by design). Cells that
 scripts/execute_course.py does not run (flagged `#| notest`, `#| slow`, `#| gpu`) are not required to hold a figure.
 Stored outputs are required by the test suite only once settings.ini says `outputs_required = True` (the
 coordinator flips it when the executed chapters are committed); until then tests/test_outputs.py skips, saying so.
@@ -47,15 +48,16 @@ def draws(src):
     lines = [l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))]   # IPython magics are not Python
     try: tree = ast.parse('\n'.join(lines))
     except SyntaxError: return False
-    todo = list(tree.body)
+    todo, drawn = list(tree.body), False
     while todo:
         node = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)): continue
         if isinstance(node, ast.Call):
             n = _name(node.func)
-            if n and (n in DRAW or n.startswith('plot_')): return True
+            if n == 'close' and isinstance(node.func, ast.Attribute) and _name(node.func.value) == 'plt': return False
+            if n and (n in DRAW or n.startswith('plot_')): drawn = True
         todo.extend(ast.iter_child_nodes(node))
-    return False
+    return drawn
 
 
 def problems(nb_path):

@@ -38,6 +38,7 @@ PNG = {'output_type': 'display_data', 'data': {'image/png': 'iVBOR', 'text/plain
     ('x = torch.randn(3)\nx.shape', False),
     ('#| notest\nplt.plot([1, 2])', True),                          # draws (but is not required to store it)
     ('%timeit f()\nplt.figure()', True),                             # magics are skipped, not a syntax error
+    ('fig = plot_gate(g)\nassert fig.axes\nplt.close(fig)', False),     # a tested and closed figure is not shown
 ])
 def test_draws(src, draws):
     assert co.draws(src) is draws
