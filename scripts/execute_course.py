@@ -9,7 +9,7 @@ Each notebook runs top to bottom in a fresh kernel (nbclient), in its own folder
 Skipped, and marked as such in their output: cells flagged `#| notest` or `#| slow` (long retraining: the chapters read
 stored results instead), and, when this machine has no CUDA device, cells flagged `#| gpu`. For outputs that do not
 churn the diff on a re-run: fixed seeds (torch, random, numpy; PYTHONHASHSEED), PNG figures without the matplotlib
-version in their metadata, SVG with a fixed hash salt and no date, no widget state stored, and `nbdev_clean` afterwards
+version in their metadata, SVG with a fixed hash salt, no widget state kept in the notebook, and `nbdev_clean` afterwards
 (settings.ini has `clear_all = False`, so it keeps outputs; it drops execution counts and object ids).
 A cell that raises stops that notebook: the script reports it and exits 1 without writing that notebook.
 """
@@ -91,9 +91,10 @@ def execute(path, timeout, gpu):
             c.metadata.setdefault('tags', []).append(TAG)
     t0 = time.perf_counter()
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
-                            store_widget_state=False, record_timing=False, allow_errors=False)
+                            store_widget_state=True, record_timing=False, allow_errors=False)
     client.execute()
     took = time.perf_counter() - t0
+    nb.metadata.pop('widgets', None)   # widget state: large, and a live page needs the kernel anyway (nbclient's Output widget needs it while running)
     for i, c in enumerate(nb.cells):
         if i in skipped:
             c.metadata['tags'] = [t for t in c.metadata.get('tags', []) if t != TAG]
