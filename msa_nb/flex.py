@@ -6,8 +6,9 @@
 from __future__ import annotations
 import functools, math, warnings
 import torch
+import torch._dynamo
 import torch.nn.functional as F
-from .attention import check_qkv, check_key_padding_mask
+from .attention import check_qkv, check_key_padding_mask, check_int
 from .banded import check_window
 from .chunked import chunked_attention
 try:
@@ -16,14 +17,15 @@ except ImportError:                                                       # torc
     flex_attention, BlockMask = None, None
 
 # %% auto #0
-__all__ = ['BACKENDS', 'band_mask_mod', 'band_block_mask', 'flex_local_attention', 'flex_available', 'local_attention']
+__all__ = ['RECOMPILE_LIMIT', 'BACKENDS', 'band_mask_mod', 'band_block_mask', 'FlexFallbackError', 'compiled_flex',
+           'flex_graph_count', 'fused_flex', 'flex_local_attention', 'flex_available', 'local_attention']
 
 # %% ../nbs/03b_flex.ipynb #bd43a4df
 def band_mask_mod(
-    window:int, # one-sided window W
+    window:int|torch.Tensor, # one-sided window W (a 0-d tensor keeps its value out of the compiled kernel's guards)
     causal:bool=False, # 0 <= i - j <= W instead of |i - j| <= W
     key_padding_mask:torch.Tensor|None=None, # (B, N') bool, True = padding; N' may exceed N (padded to whole tiles)
-    n:int|None=None, # true sequence length: keys at or beyond it are never allowed
+    n:int|torch.Tensor|None=None, # true sequence length: keys at or beyond it are never allowed
 ):
     "FlexAttention mask_mod(b, h, q_idx, kv_idx) -> bool for the sliding window (and key padding), same rule as `band_mask`."
     real = None if key_padding_mask is None else ~key_padding_mask       # (B, N') True = real key
@@ -62,11 +64,16 @@ def _band_tiles(n:int, window:int, causal:bool, block_size:int, device, all_part
     part = touched & ~full                                                # (T, S)
     return (*_compact(part, kb, T), *((None, None) if all_partial else _compact(full, kb, T)))
 
+def _scalars(window:int, n:int, device):
+    "W and N as 0-d int tensors on `device`: the compiled kernel reads them, so new values never trigger a recompile."
+    return torch.tensor(window, device=device), torch.tensor(n, device=device)
+
 @functools.lru_cache(maxsize=64)
 def _cached_band_block_mask(n, window, causal, device, block_size):
     pn, pi, fn, fi = _band_tiles(n, window, causal, block_size, device, all_partial=False)
+    w, nt = _scalars(window, n, device)
     return BlockMask.from_kv_blocks(pn, pi, fn, fi, BLOCK_SIZE=block_size,
-                                    mask_mod=band_mask_mod(window, causal, n=n), seq_lengths=(n, n))
+                                    mask_mod=band_mask_mod(w, causal, n=nt), seq_lengths=(n, n))
 
 def band_block_mask(
     n:int, # sequence length N (queries = keys)
@@ -78,14 +85,19 @@ def band_block_mask(
 )->BlockMask: # a FlexAttention BlockMask of shape (1, 1, N, N) (broadcast over batch and heads)
     "Sliding-window BlockMask built from tile arithmetic, never an N x N tensor; cached per (N, W, causal, device, tile) without padding."
     if BlockMask is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}")
-    check_window(window)
+    check_int('n', n); check_window(window); check_int('block_size', block_size)
     device = torch.device('cpu' if device is None else device)
     if key_padding_mask is None: return _cached_band_block_mask(n, window, causal, device, block_size)
+    B = key_padding_mask.shape[0] if isinstance(key_padding_mask, torch.Tensor) and key_padding_mask.ndim == 2 else None
+    check_key_padding_mask(key_padding_mask, B, n)
+    if key_padding_mask.device.type != device.type:
+        raise ValueError(f"key_padding_mask is on {key_padding_mask.device}, the kernel runs on {device}: move it there")
     T = -(-n // block_size)
     pad = F.pad(key_padding_mask, (0, T * block_size - n), value=True)    # (B, T*bs) tail counts as padding
     pn, pi, _, _ = _band_tiles(n, window, causal, block_size, device, all_partial=True)
+    w, nt = _scalars(window, n, device)
     return BlockMask.from_kv_blocks(pn, pi, BLOCK_SIZE=block_size,
-                                    mask_mod=band_mask_mod(window, causal, pad, n=n), seq_lengths=(n, n))
+                                    mask_mod=band_mask_mod(w, causal, pad, n=nt), seq_lengths=(n, n))
 
 # %% ../nbs/03b_flex.ipynb #a24e4bb7
 def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->torch.Tensor:
@@ -96,12 +108,60 @@ def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->tor
     lo, hi = (i - window).clamp(min=0), (i + (0 if causal else window)).clamp(max=N - 1) + 1   # (N,) each
     return (cs[:, hi] - cs[:, lo]) > 0                                    # (B, N)
 
+RECOMPILE_LIMIT = 32          # compiled variants the fused kernel may hold (dtype x causal x padding x grad x ...)
+
+class FlexFallbackError(RuntimeError):
+    "The compiled FlexAttention kernel cannot serve this call; torch would otherwise run its unfused N x N reference path."
+
 _COMPILED = {}
-def _flex_fn(device:torch.device):
-    "compiled flex_attention on CUDA (built once), the plain one elsewhere or inside an outer torch.compile."
-    if device.type != 'cuda' or torch.compiler.is_compiling(): return flex_attention
-    if 'flex' not in _COMPILED: _COMPILED['flex'] = torch.compile(flex_attention, dynamic=False)
-    return _COMPILED['flex']
+def compiled_flex(
+    backend:str='inductor', # torch.compile backend ('inductor' generates the fused kernel; 'eager' only traces)
+):
+    "flex_attention under torch.compile, built once per backend: automatic dynamic shapes and fullgraph=True."
+    if backend not in _COMPILED:
+        _COMPILED[backend] = torch.compile(flex_attention, dynamic=None, fullgraph=True, backend=backend)
+    return _COMPILED[backend]
+
+def flex_graph_count()->int: # compiled graphs torch holds for flex_attention, all backends together
+    "How many graphs torch.compile holds for `flex_attention`: stays small however many lengths were seen."
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+    return len(_debug_get_cache_entry_list(flex_attention.__code__))
+
+def _dynamo_limit_keys():
+    "Names of the recompile-limit settings in this torch (renamed in 2.6: cache_size_limit -> recompile_limit)."
+    cfg = torch._dynamo.config
+    new = hasattr(cfg, 'recompile_limit')
+    return ('recompile_limit', 'fail_on_recompile_limit_hit') if new else ('cache_size_limit', 'fail_on_cache_limit_hit')
+
+_LIMIT_HIT = getattr(torch._dynamo.exc, 'FailOnRecompileLimitHit', None) or getattr(torch._dynamo.exc, 'FailOnCacheLimitHit')
+
+def fused_flex(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, N, D)
+    v:torch.Tensor, # values (B, H, N, D)
+    block_mask:BlockMask, # from `band_block_mask`
+    kernel_options:dict|None=None, # passed to flex_attention
+    backend:str='inductor', # torch.compile backend (tests on CPU use 'eager')
+)->torch.Tensor: # (B, H, N, D)
+    "The compiled flex_attention, or a `FlexFallbackError` naming the cause: never a silent unfused N x N call."
+    B, H, N, D = q.shape
+    gib = B * H * N * k.shape[2] * 4 / 2**30                              # float32 scores the unfused path would build
+    why = None
+    if torch._dynamo.config.disable: why = 'torch.compile is disabled (TORCHDYNAMO_DISABLE or torch._dynamo.config.disable)'
+    elif not torch._dynamo.is_dynamo_supported(): why = f'torch.compile is not supported on this Python/torch ({torch.__version__})'
+    if why: raise FlexFallbackError(f"{why}: flex_attention would run unfused and build {gib:.2f} GiB of scores "
+                                    f"for q {tuple(q.shape)}; use backend='chunked' instead")
+    lim, fail = _dynamo_limit_keys()
+    try:
+        with torch._dynamo.config.patch({lim: RECOMPILE_LIMIT, fail: True}):
+            return compiled_flex(backend)(q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D)
+    except _LIMIT_HIT as e:
+        raise FlexFallbackError(
+            f"the compiled FlexAttention kernel already holds {RECOMPILE_LIMIT} variants (msa_nb.flex.RECOMPILE_LIMIT) and "
+            f"this call (q {tuple(q.shape)} {q.dtype}, grad={torch.is_grad_enabled() and q.requires_grad}) needs another; "
+            f"torch would fall back to the unfused path and build {gib:.2f} GiB of scores. Lengths never cause this "
+            "(shapes are dynamic); many dtypes, head sizes or kernel_options do. Raise msa_nb.flex.RECOMPILE_LIMIT, or run "
+            "with TORCH_LOGS=recompiles to see what changes") from e
 
 def flex_local_attention(
     q:torch.Tensor, # queries (B, H, N, D)
@@ -117,15 +177,23 @@ def flex_local_attention(
     "Sliding-window attention through FlexAttention (fused and compiled on CUDA); same contract as `chunked_attention`."
     if return_weights: return chunked_attention(q, k, v, window, causal, key_padding_mask, return_weights=True)
     if flex_attention is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}; use backend='chunked'")
-    check_qkv(q, k, v); check_window(window)
+    check_qkv(q, k, v); check_window(window); check_int('block_size', block_size)
     B, H, N, D = q.shape
     check_key_padding_mask(key_padding_mask, B, N)
-    if q.device.type != 'cuda' and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+    if key_padding_mask is not None and key_padding_mask.device != q.device:
+        raise ValueError(f"key_padding_mask is on {key_padding_mask.device} but q is on {q.device}")
+    cuda = q.device.type == 'cuda'
+    if cuda and not _flex_suits(q):
+        raise ValueError(f"the fused kernel needs float16/bfloat16/float32 and a head size D that is a power of two >= 16, "
+                         f"got {q.dtype} and q {tuple(q.shape)}; use backend='chunked'")
+    if not cuda and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use backend='chunked' there, "
                            "or call under torch.no_grad()")
     bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask)
-    if q.device.type == 'cuda':
-        out = _flex_fn(q.device)(q, k, v, block_mask=bm, kernel_options=kernel_options)  # (B, H, N, D)
+    if cuda and torch.compiler.is_compiling():                            # an outer torch.compile fuses it
+        out = flex_attention(q, k, v, block_mask=bm, kernel_options=kernel_options)  # (B, H, N, D)
+    elif cuda:
+        out = fused_flex(q, k, v, bm, kernel_options)                     # (B, H, N, D)
     else:
         with warnings.catch_warnings():                                   # the unfused reference path warns; we know
             warnings.simplefilter('ignore')
@@ -146,6 +214,7 @@ def flex_available(
     return flex_attention is not None and torch.device(device).type == 'cuda' and torch.cuda.is_available()
 
 def _flex_suits(q:torch.Tensor)->bool:
+    "Can the fused kernel take q: a CUDA tensor of a supported dtype with a power-of-two head size >= 16?"
     D = q.shape[-1]
     return (flex_available(q.device) and q.dtype in (torch.float16, torch.bfloat16, torch.float32)
             and D >= 16 and D & (D - 1) == 0)
@@ -162,6 +231,7 @@ def local_attention(
 ):
     "Sliding-window attention through the best available path: fused FlexAttention on CUDA, `chunked_attention` elsewhere."
     if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == 'auto': backend = 'flex' if (not return_weights and isinstance(q, torch.Tensor) and _flex_suits(q)) else 'chunked'
+    check_qkv(q, k, v)
+    if backend == 'auto': backend = 'flex' if (not return_weights and _flex_suits(q)) else 'chunked'
     if backend == 'flex': return flex_local_attention(q, k, v, window, causal, key_padding_mask, return_weights)
     return chunked_attention(q, k, v, window, causal, key_padding_mask, return_weights)
