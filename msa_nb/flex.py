@@ -29,9 +29,10 @@ def band_mask_mod(
 ):
     "FlexAttention mask_mod(b, h, q_idx, kv_idx) -> bool for the sliding window (and key padding), same rule as `band_mask`."
     real = None if key_padding_mask is None else ~key_padding_mask       # (B, N') True = real key
+    lo = window * 0 if causal else -window                                # smallest allowed i - j (same type as window)
     def mask_mod(b, h, q_idx, kv_idx):
         d = q_idx - kv_idx                                                # i - j
-        ok = ((d >= 0) & (d <= window)) if causal else ((d <= window) & (d >= -window))
+        ok = (d >= lo) & (d <= window)                                    # one rule for both: causal only moves lo
         if n is not None: ok = ok & (kv_idx < n)
         if real is not None: ok = ok & real[b, kv_idx]
         return ok
