@@ -376,7 +376,7 @@ def matmul_tflops(
     a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=g) for _ in range(2))  # (n, n) each, random: not zeros
     return 2 * n**3 / time_fn(torch.matmul, a, b, warmup=3, reps=reps, device=device).median_ms / 1e9
 
-# %% ../nbs/10_timing.ipynb #3c7c8e4a
+# %% ../nbs/10_timing.ipynb #27eb0955
 import json, random
 from .flex import flex_graph_count
 
