@@ -10,7 +10,9 @@
    linear in N (at most 32 KiB per token + 256 MiB) at every length, and torch must hold only a few compiled graphs.
 2. `test_fused_matches_float64`: the fused kernel (float32 and bfloat16) against `banded_attention` in float64, values
    and gradients of q, k, v, with ragged N, causal windows, padding in the middle and an all-padding sequence.
-3. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
+3. `test_compressed_matches_float64`: chapter 12b's fused compressed branch against chapter 12 in float64, values and
+   gradients, causal with padding in the middle and non-causal with random padding.
+4. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
 Imports only torch, einops and msa_nb (no fastcore or nbdev needed on the GPU machine).
 """
 import datetime, json, math, os, random, sys, time
@@ -23,6 +25,8 @@ from msa_nb.banded import banded_attention
 from msa_nb.flex import FlexFallbackError, flex_graph_count, flex_local_attention, local_attention
 import msa_nb.flex as flex
 from msa_nb.layer import MSAttention
+from msa_nb.chunk_memory import compressed_attention
+from msa_nb.flex_compressed import flex_compressed_attention
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 RESULTS = {}
@@ -126,6 +130,27 @@ def test_auto_takes_the_fused_path_and_rejects_bad_input():
     with pytest.raises(ValueError, match='power of two'): flex_local_attention(bad, bad, bad, 32)
     with pytest.raises(ValueError, match='is on cpu'):
         flex_local_attention(q, q, q, 32, key_padding_mask=torch.zeros(1, 300, dtype=torch.bool))
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-3), (torch.bfloat16, 2e-2)], ids=['float32', 'bfloat16'])
+def test_compressed_matches_float64(dtype, tol):
+    dev, g = torch.device('cuda'), torch.Generator(device='cuda').manual_seed(2)
+    for N, P, causal, pad in ((3001, 32, True, 'middle'), (4099, 64, False, 'random'), (5000, 64, True, None)):
+        q, k, v, go = (torch.randn(2, 4, N, 64, device=dev, dtype=torch.float64, generator=g) for _ in range(4))  # (B, H, N, D)
+        kpm = None
+        if pad == 'middle': kpm = torch.zeros(2, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
+        elif pad == 'random': kpm = torch.rand(2, N, device=dev, generator=g) < 0.3
+        r64 = [t.clone().requires_grad_(True) for t in (q, k, v)]
+        ref = compressed_attention(*r64, P, causal, kpm)                                    # (B, H, N, D) float64
+        gr = torch.autograd.grad(ref, r64, go)
+        lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
+        o = flex_compressed_attention(*lo, P, causal, kpm)                                  # (B, H, N, D) fused
+        gf = torch.autograd.grad(o, lo, go.to(dtype))
+        e = dict(dtype=str(dtype).split('.')[-1], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref),
+                 dq=rel(gf[0], gr[0]), dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]),
+                 finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
+        print(e, flush=True); RESULTS.setdefault('compressed_float64_checks', []).append(e); save()
+        assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
 
 
 def test_fallback_is_loud():
