@@ -18,7 +18,8 @@ except ImportError:                                                       # torc
 
 # %% auto #0
 __all__ = ['RECOMPILE_LIMIT', 'BACKENDS', 'band_mask_mod', 'band_block_mask', 'FlexFallbackError', 'compiled_flex',
-           'flex_graph_count', 'fused_flex', 'flex_local_attention', 'flex_available', 'local_attention']
+           'flex_graph_count', 'pad_to', 'divisible', 'fused_flex', 'flex_local_attention', 'flex_available',
+           'local_attention']
 
 # %% ../nbs/03b_flex.ipynb #bd43a4df
 def band_mask_mod(
@@ -70,11 +71,12 @@ def _scalars(window:int, n:int, device):
     return torch.tensor(window, device=device), torch.tensor(n, device=device)
 
 @functools.lru_cache(maxsize=64)
-def _cached_band_block_mask(n, window, causal, device, block_size):
+def _cached_band_block_mask(n, window, causal, device, block_size, pad_to_tiles):
     pn, pi, fn, fi = _band_tiles(n, window, causal, block_size, device, all_partial=False)
     w, nt = _scalars(window, n, device)
+    L = -(-n // block_size) * block_size if pad_to_tiles else n          # the length the kernel will see
     return BlockMask.from_kv_blocks(pn, pi, fn, fi, BLOCK_SIZE=block_size,
-                                    mask_mod=band_mask_mod(w, causal, n=nt), seq_lengths=(n, n))
+                                    mask_mod=band_mask_mod(w, causal, n=nt), seq_lengths=(L, L))
 
 def band_block_mask(
     n:int, # sequence length N (queries = keys)
@@ -83,12 +85,13 @@ def band_block_mask(
     device=None, # where the kernel runs
     block_size:int=128, # tile size (FlexAttention's default is 128)
     key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True = padding: every touched tile becomes partial
+    pad_to_tiles:bool=False, # for q, k, v zero-padded to whole tiles: shape (1, 1, N', N'), N' = ceil(N / tile) tile
 )->BlockMask: # a FlexAttention BlockMask of shape (1, 1, N, N) (broadcast over batch and heads)
     "Sliding-window BlockMask built from tile arithmetic, never an N x N tensor; cached per (N, W, causal, device, tile) without padding."
     if BlockMask is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}")
     check_int('n', n); check_window(window); check_int('block_size', block_size)
     device = torch.device('cpu' if device is None else device)
-    if key_padding_mask is None: return _cached_band_block_mask(n, window, causal, device, block_size)
+    if key_padding_mask is None: return _cached_band_block_mask(n, window, causal, device, block_size, pad_to_tiles)
     B = key_padding_mask.shape[0] if isinstance(key_padding_mask, torch.Tensor) and key_padding_mask.ndim == 2 else None
     check_key_padding_mask(key_padding_mask, B, n)
     if key_padding_mask.device.type != device.type:
@@ -97,8 +100,9 @@ def band_block_mask(
     pad = F.pad(key_padding_mask, (0, T * block_size - n), value=True)    # (B, T*bs) tail counts as padding
     pn, pi, _, _ = _band_tiles(n, window, causal, block_size, device, all_partial=True)
     w, nt = _scalars(window, n, device)
+    L = T * block_size if pad_to_tiles else n
     return BlockMask.from_kv_blocks(pn, pi, BLOCK_SIZE=block_size,
-                                    mask_mod=band_mask_mod(w, causal, pad, n=nt), seq_lengths=(n, n))
+                                    mask_mod=band_mask_mod(w, causal, pad, n=nt), seq_lengths=(L, L))
 
 # %% ../nbs/03b_flex.ipynb #a24e4bb7
 def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->torch.Tensor:
@@ -133,6 +137,20 @@ def _dynamo_limit_keys():
     cfg = torch._dynamo.config
     new = hasattr(cfg, 'recompile_limit')
     return ('recompile_limit', 'fail_on_recompile_limit_hit') if new else ('cache_size_limit', 'fail_on_cache_limit_hit')
+
+def pad_to(
+    t:torch.Tensor, # (B, H, N, D)
+    length:int, # L >= N
+)->torch.Tensor: # (B, H, L, D), zeros after row N (t itself when L == N)
+    "Zero-pad the sequence axis to `length` rows (a no-op when it is already that long)."
+    return t if t.shape[2] == length else F.pad(t, (0, 0, 0, length - t.shape[2]))
+
+def divisible(
+    kernel_options:dict|None, # the caller's kernel options (its own IS_DIVISIBLE wins)
+    block_size:int=128, # the tile the lengths were padded to; the kernel's tiles divide 128
+)->dict: # the options, with IS_DIVISIBLE=True when block_size is a multiple of 128
+    "Tell the kernel every length is a whole number of its tiles (we padded to make it so): no bounds checks on loads."
+    return {**({'IS_DIVISIBLE': True} if block_size % 128 == 0 else {}), **(kernel_options or {})}
 
 _LIMIT_HIT = getattr(torch._dynamo.exc, 'FailOnRecompileLimitHit', None) or getattr(torch._dynamo.exc, 'FailOnCacheLimitHit')
 
@@ -190,12 +208,16 @@ def flex_local_attention(
     if not cuda and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use backend='chunked' there, "
                            "or call under torch.no_grad()")
-    bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask)
-    if cuda and torch.compiler.is_compiling():                            # an outer torch.compile fuses it
-        out = flex_attention(q, k, v, block_mask=bm, kernel_options=kernel_options)  # (B, H, N, D)
-    elif cuda:
-        out = fused_flex(q, k, v, bm, kernel_options)                     # (B, H, N, D)
+    if cuda:                                                              # whole tiles: the kernel skips bounds checks
+        L = -(-N // block_size) * block_size
+        qp, kp, vp = (pad_to(t, L) for t in (q, k, v))                    # (B, H, L, D) each, zeros past N
+        bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask, pad_to_tiles=True)
+        ko = divisible(kernel_options, block_size)
+        if torch.compiler.is_compiling(): out = flex_attention(qp, kp, vp, block_mask=bm, kernel_options=ko)  # outer compile fuses it
+        else: out = fused_flex(qp, kp, vp, bm, ko)                        # (B, H, L, D)
+        out = out[:, :, :N]                                               # (B, H, N, D) padded query rows dropped
     else:
+        bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask)
         with warnings.catch_warnings():                                   # the unfused reference path warns; we know
             warnings.simplefilter('ignore')
             out = flex_attention(q.detach(), k.detach(), v.detach(), block_mask=bm)  # (B, H, N, D) no grad here (checked above)

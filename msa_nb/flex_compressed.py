@@ -4,11 +4,11 @@
 
 # %% ../nbs/12b_flex_compressed.ipynb #2e92b217
 from __future__ import annotations
-import functools, warnings
+import functools, math, warnings
 import torch
 import torch.nn.functional as F
 from .attention import check_qkv, check_key_padding_mask, check_int
-from .flex import BlockMask, flex_attention, fused_flex, _compact, _flex_suits
+from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, _compact, _flex_suits
 from .chunk_memory import pool_chunks, n_chunks
 
 # %% auto #0
@@ -51,11 +51,16 @@ def _compressed_tiles(n:int, chunk:int, causal:bool, bq:int, bk:int, device, all
 def _scalars(*xs:int, device): return [torch.tensor(x, device=device) for x in xs]
 
 @functools.lru_cache(maxsize=64)
-def _cached_compressed_block_mask(n, chunk, causal, device, bq, bk):
+def _cached_compressed_block_mask(n, chunk, causal, device, bq, bk, pad_to_tiles):
     pn, pi, fn, fi = _compressed_tiles(n, chunk, causal, bq, bk, device, all_partial=False)
     P, N, C = _scalars(chunk, n, n_chunks(n, chunk), device=device)
     return BlockMask.from_kv_blocks(pn, pi, fn, fi, BLOCK_SIZE=(bq, bk), mask_mod=compressed_mask_mod(P, N, C, causal),
-                                    seq_lengths=(n, n_chunks(n, chunk)))
+                                    seq_lengths=_lengths(n, chunk, bq, bk, pad_to_tiles))
+
+def _lengths(n, chunk, bq, bk, pad_to_tiles):
+    "(queries, chunks) the kernel sees: N and C, or both rounded up to whole tiles."
+    C = n_chunks(n, chunk)
+    return (-(-n // bq) * bq, -(-C // bk) * bk) if pad_to_tiles else (n, C)
 
 def compressed_block_mask(
     n:int, # sequence length N
@@ -64,13 +69,14 @@ def compressed_block_mask(
     device=None, # where the kernel runs
     valid:torch.Tensor|None=None, # (B, C) bool from `pool_chunks` when there is padding: every listed tile becomes partial
     block_size:int|tuple=128, # tile size, or (query tile, chunk tile)
+    pad_to_tiles:bool=False, # for q and pooled k, v zero-padded to whole tiles (shape rounded up on both axes)
 )->BlockMask: # a BlockMask of shape (1, 1, N, C), never an N x C tensor
     "BlockMask of the compressed branch from tile arithmetic; cached per (N, P, causal, device, tiles) without padding."
     check_int('n', n); check_int('chunk', chunk)
     bq, bk = (block_size, block_size) if isinstance(block_size, int) else block_size
     check_int('block_size', bq); check_int('block_size', bk)
     device = torch.device('cpu' if device is None else device)
-    if valid is None: return _cached_compressed_block_mask(n, chunk, causal, device, bq, bk)
+    if valid is None: return _cached_compressed_block_mask(n, chunk, causal, device, bq, bk, pad_to_tiles)
     C = n_chunks(n, chunk)
     if valid.dtype != torch.bool or valid.ndim != 2 or valid.shape[1] != C:
         raise ValueError(f"valid must be a (B, C) = (B, {C}) bool tensor, got {tuple(valid.shape)} {valid.dtype}")
@@ -78,7 +84,7 @@ def compressed_block_mask(
     vp = F.pad(valid, (0, -(-C // bk) * bk - C), value=False)             # (B, Tk bk) the tail is not a chunk
     P, N, Cn = _scalars(chunk, n, C, device=device)
     return BlockMask.from_kv_blocks(pn, pi, BLOCK_SIZE=(bq, bk), mask_mod=compressed_mask_mod(P, N, Cn, causal, vp),
-                                    seq_lengths=(n, C))
+                                    seq_lengths=_lengths(n, chunk, bq, bk, pad_to_tiles))
 
 # %% ../nbs/12b_flex_compressed.ipynb #04e6c89c
 def _rows_with_chunks(valid:torch.Tensor, n:int, chunk:int, causal:bool)->torch.Tensor:
@@ -113,10 +119,18 @@ def flex_compressed_attention(
         raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use chunk_memory.compressed_attention "
                            "there, or call under torch.no_grad()")
     pooled = pool_chunks(k, v, chunk, key_padding_mask)                  # (B, H, C, D) x 2, (B, C)
-    bm = compressed_block_mask(N, chunk, causal, q.device, None if key_padding_mask is None else pooled.valid, block_size)
-    if cuda and torch.compiler.is_compiling(): out = flex_attention(q, pooled.k, pooled.v, block_mask=bm, kernel_options=kernel_options)
-    elif cuda: out = fused_flex(q, pooled.k, pooled.v, bm, kernel_options)  # (B, H, N, D)
+    valid = None if key_padding_mask is None else pooled.valid            # (B, C)
+    if cuda:                                                              # whole tiles on both axes (chapter 3b)
+        bq, bk = (block_size, block_size) if isinstance(block_size, int) else block_size
+        Lq, Lk = _lengths(N, chunk, bq, bk, True)
+        qp, kp, vp = pad_to(q, Lq), pad_to(pooled.k, Lk), pad_to(pooled.v, Lk)  # (B, H, Lq, D), (B, H, Lk, D) x 2
+        bm = compressed_block_mask(N, chunk, causal, q.device, valid, block_size, pad_to_tiles=True)
+        ko = divisible(kernel_options, math.gcd(bq, bk))
+        if torch.compiler.is_compiling(): out = flex_attention(qp, kp, vp, block_mask=bm, kernel_options=ko)
+        else: out = fused_flex(qp, kp, vp, bm, ko)                        # (B, H, Lq, D)
+        out = out[:, :, :N]                                               # (B, H, N, D)
     else:
+        bm = compressed_block_mask(N, chunk, causal, q.device, valid, block_size)
         with warnings.catch_warnings():                                   # the unfused reference path warns; we know
             warnings.simplefilter('ignore')
             out = flex_attention(q.detach(), pooled.k.detach(), pooled.v.detach(), block_mask=bm)  # (B, H, N, D)
