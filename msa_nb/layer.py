@@ -9,6 +9,7 @@ from typing import NamedTuple, Callable
 import torch
 import torch.nn as nn
 from einops import rearrange
+from .core import add_docments, check_dense_weights, check_float
 from .attention import check_int, check_layer_input, check_key_padding_mask
 from .banded import check_window
 from .flex import local_attention
@@ -25,6 +26,7 @@ def apply_rope(
     offset:int=0, # position of the first token
 )->torch.Tensor: # (B, H, N, Dh) rotated
     "Rotary position embedding: rotate channel pairs (first half, second half) of each head by angle position * base^(-m/(Dh/2))."
+    check_float('base', base, 0, lo_open=True)                                                 # base <= 0 or inf: NaN angles
     N, Dh = x.shape[-2], x.shape[-1]
     if Dh % 2: raise ValueError(f"rotary positions need an even head size, got Dh={Dh}")
     half = Dh // 2
@@ -41,6 +43,7 @@ class MSAWeights(NamedTuple):
     memory: torch.Tensor
     gate: torch.Tensor
 
+@add_docments
 class MSAttention(nn.Module):
     "Memory Sparse Attention: sliding-window local attention + a K-slot memory bank, mixed per token by a sigmoid gate."
     def __init__(self,
@@ -55,13 +58,13 @@ class MSAttention(nn.Module):
                  momentum:float=0.05, # EMA rate of the memory refresh
                  bias:bool=True, # biases in the projections
                  rope:bool=False, # rotary positions on the local path's queries and keys
-                 rope_base:float=10000., # RoPE frequency base
+                 rope_base:float=10000., # RoPE frequency base (a finite number > 0)
                  local_attn:Callable|None=None): # local attention function with `chunked_attention`'s signature (default: `local_attention`, fused on CUDA)
         super().__init__()
         check_int('d_model', d_model); check_int('n_heads', n_heads)
         if d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         check_window(window)
-        if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_float('dropout', dropout, 0, 1, hi_open=True); check_float('rope_base', rope_base, 0, lo_open=True)
         if rope and (d_model // n_heads) % 2: raise ValueError(f"rope=True needs an even head size, got d_model/n_heads={d_model // n_heads}")
         self.d_model, self.n_heads, self.window, self.causal = d_model, n_heads, window, causal
         self.rope, self.rope_base = rope, rope_base
@@ -80,11 +83,12 @@ class MSAttention(nn.Module):
     def forward(self,
                 x:torch.Tensor, # (B, N, d_model)
                 key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
-                return_weights:bool=False): # also return MSAWeights(local, memory, gate)
+                return_weights:bool=False): # also return MSAWeights(local, memory, gate); `local` is a dense (B, H, N, N) tensor, refused above `MAX_DENSE_WEIGHTS` elements
         "x (B, N, d_model) -> (B, N, d_model) [, MSAWeights]; in training mode the memory bank is refreshed after the read."
         check_layer_input(x, self.d_model)
         B, N, _ = x.shape
         check_key_padding_mask(key_padding_mask, B, N)
+        if return_weights: check_dense_weights((B, self.n_heads, N, N), 'MSAttention(return_weights=True)')
         q, k, v = rearrange(self.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
         ql, kl = (apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)) if self.rope else (q, k)  # (B, H, N, Dh) each
         loc = self.local_attn(ql, kl, v, self.window, self.causal, key_padding_mask, return_weights)    # (B, H, N, Dh) [, (B, H, N, N)]

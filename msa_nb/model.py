@@ -9,7 +9,8 @@ from dataclasses import dataclass, asdict, replace as dc_replace
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask
+from .core import add_docments, check_dense_weights, check_float
+from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask, check_layer_input
 from .layer import MSAttention, apply_rope, msa_score_count
 
 # %% auto #0
@@ -17,6 +18,7 @@ __all__ = ['MSAConfig', 'DenseRoPEAttention', 'make_mixer', 'Block', 'MSATransfo
            'describe']
 
 # %% ../nbs/08_model.ipynb #eded1397
+@add_docments
 @dataclass
 class MSAConfig:
     "Hyper-parameters of an `MSATransformer` (all have defaults; `asdict` gives a plain dict)."
@@ -33,7 +35,7 @@ class MSAConfig:
     gate_mode:str='learned' # 'learned', 'local' or 'memory' (forces the gate of every MSA layer)
     per_head_gate:bool=False # one gate per head instead of per token
     momentum:float=0.05 # EMA rate of the memory refresh
-    rope_base:float=10000. # RoPE frequency base
+    rope_base:float=10000. # RoPE frequency base (a finite number > 0)
 
     def __post_init__(self):
         for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio'):
@@ -42,13 +44,17 @@ class MSAConfig:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} into an even head size (RoPE)")
         if self.attention not in ('msa', 'dense'): raise ValueError(f"attention must be 'msa' or 'dense', got {self.attention!r}")
         if self.gate_mode not in ('learned', 'local', 'memory'): raise ValueError(f"gate_mode must be 'learned', 'local' or 'memory', got {self.gate_mode!r}")
-        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_float('dropout', self.dropout, 0, 1, hi_open=True); check_float('momentum', self.momentum, 0, 1, lo_open=True)
+        check_float('rope_base', self.rope_base, 0, lo_open=True)
+        for f in ('causal', 'per_head_gate'):
+            if not isinstance(getattr(self, f), bool): raise TypeError(f"{f} must be a bool, got {getattr(self, f)!r}")
 
     def replace(self, **kw)->MSAConfig:
         "A validated copy with some fields changed."
         return dc_replace(self, **kw)
 
 # %% ../nbs/08_model.ipynb #1833b141
+@add_docments
 class DenseRoPEAttention(nn.Module):
     "Full multi-head self-attention with rotary positions: the mixer of the dense twin (O(N^2) scores per head)."
     def __init__(self,
@@ -56,9 +62,11 @@ class DenseRoPEAttention(nn.Module):
                  n_heads:int, # number of heads; must divide d_model into an even head size
                  causal:bool=False, # forbid attending to later tokens
                  dropout:float=0.0, # dropout on the output (training only)
-                 rope_base:float=10000.): # RoPE frequency base
+                 rope_base:float=10000.): # RoPE frequency base (a finite number > 0)
         super().__init__()
-        if n_heads < 1 or d_model % n_heads or (d_model // n_heads) % 2:
+        check_int('d_model', d_model); check_int('n_heads', n_heads)
+        check_float('dropout', dropout, 0, 1, hi_open=True); check_float('rope_base', rope_base, 0, lo_open=True)
+        if d_model % n_heads or (d_model // n_heads) % 2:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} into an even head size")
         self.d_model, self.n_heads, self.causal, self.rope_base = d_model, n_heads, causal, rope_base
         self.qkv = nn.Linear(d_model, 3 * d_model)
@@ -68,10 +76,12 @@ class DenseRoPEAttention(nn.Module):
     def forward(self,
                 x:torch.Tensor, # (B, N, d_model)
                 key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True = padding
-                return_weights:bool=False): # also return the (B, H, N, N) weights
+                return_weights:bool=False): # also return the dense (B, H, N, N) weights (refused above `MAX_DENSE_WEIGHTS` elements)
         "x (B, N, d_model) -> (B, N, d_model) [, weights (B, H, N, N)]."
+        check_layer_input(x, self.d_model)
         B, N, _ = x.shape
         check_key_padding_mask(key_padding_mask, B, N)
+        if return_weights: check_dense_weights((B, self.n_heads, N, N), 'DenseRoPEAttention(return_weights=True)')
         q, k, v = rearrange(self.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
         q, k = apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)                  # (B, H, N, Dh) each
         mask = combine_masks(causal_mask(N, x.device) if self.causal else None,
@@ -109,6 +119,7 @@ class Block(nn.Module):
         return (x, w) if return_weights else x
 
 # %% ../nbs/08_model.ipynb #5ef4bb7b
+@add_docments
 class MSATransformer(nn.Module):
     "Token embedding -> n_layers pre-norm blocks (MSAttention or dense, RoPE positions) -> LayerNorm -> logits."
     def __init__(self, cfg:MSAConfig|None=None): # configuration (default: `MSAConfig()`)
@@ -134,7 +145,7 @@ class MSATransformer(nn.Module):
     def forward(self,
                 tokens:torch.Tensor, # (B, N) integer token ids in [0, vocab_size)
                 key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True = padding
-                return_weights:bool=False): # also return a list with each layer's weights
+                return_weights:bool=False): # also return a list with each layer's weights (dense (B, H, N, N) local weights: refused above `MAX_DENSE_WEIGHTS` elements)
         "tokens (B, N) -> logits (B, N, vocab_size) [, per-layer MSAWeights (msa) or (B, H, N, N) weights (dense)]."
         if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
             raise TypeError(f"tokens must be an integer tensor of shape (B, N), got "
