@@ -17,6 +17,7 @@ min_python = cfg['min_python']
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 voila_requirements = cfg.get('voila_requirements', '').split()  # optional: the explorer as a standalone page
+docs_requirements = cfg.get('docs_requirements', '').split()    # optional: the website (mkdocs build) and executing the chapters
 readme = here/'README.md'
 
 setuptools.setup(
@@ -41,7 +42,7 @@ setuptools.setup(
     package_data={cfg['lib_name'] + '.data': ['*.pt', '*.json', '*.csv']},
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'voila': voila_requirements},
+    extras_require={'dev': dev_requirements, 'voila': voila_requirements, 'docs': docs_requirements},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
