@@ -20,6 +20,10 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'bench_cpu.csv': 'python -m msa_nb.bench --device cpu --sweep --out data/bench_cpu.csv (chapter 10, on an idle 2-core machine)',
     'bench_gpu.csv': 'python scripts/gpu_sweep.py (chapter 10, on a GPU)',
     'bench_gpu_extra.json': 'python scripts/gpu_cross.py (chapter 10, on a GPU)',
+    'gpu_test_last.json': 'MSA_GPU_TEST_OUT=data/gpu_test_last.json python -m pytest tests/test_gpu.py -v (chapters 3b and 12b, on a GPU)',
+    'flex_dynamic_ab.json': 'python scripts/gpu_flex_dynamic.py dynamic && python scripts/gpu_flex_dynamic.py static, then $OUT/flex_dynamic_ab.json to data/ (chapter 3b, on a GPU)',
+    'bench_mixed_gpu.json': 'python -m msa_nb.bench --device cuda --lengths-mixed 32 --out data/bench_mixed_gpu.json (chapter 10, on a GPU)',
+    'compressed_gpu.json': 'python scripts/gpu_compressed.py, then $OUT/compressed_gpu.json to data/ (chapter 12b, on a GPU)',
 }
 
 def stored_dirs()->list: # folders searched, in order

@@ -11,13 +11,17 @@ import torch.nn as nn
 from einops import rearrange
 from .core import add_docments, check_dense_weights, check_float
 from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask, check_layer_input
-from .layer import MSAttention, apply_rope, msa_score_count
+from .layer import MSAttention, apply_rope, msa_score_count, MEMORY_KINDS
 
 # %% auto #0
-__all__ = ['MSAConfig', 'DenseRoPEAttention', 'make_mixer', 'Block', 'MSATransformer', 'dense_twin', 'param_table', 'cost_table',
-           'describe']
+__all__ = ['GATE_MODES', 'MSAConfig', 'DenseRoPEAttention', 'make_mixer', 'Block', 'MSATransformer', 'dense_twin', 'param_table',
+           'cost_table', 'describe']
 
 # %% ../nbs/08_model.ipynb #eded1397
+GATE_MODES = {'bank': ('learned', 'local', 'memory'),   # gate modes each kind of memory accepts
+              'chunks': ('learned', 'memory', 'local', 'compressed'),
+              'routed': ('learned', 'memory', 'local', 'compressed', 'selected')}
+
 @add_docments
 @dataclass
 class MSAConfig:
@@ -36,14 +40,19 @@ class MSAConfig:
     per_head_gate:bool=False # one gate per head instead of per token
     momentum:float=0.05 # EMA rate of the memory refresh
     rope_base:float=10000. # RoPE frequency base (a finite number > 0)
+    memory:str='bank' # 'bank' (Part I), 'chunks' or 'routed' (Part II, chapters 12-13); the dense twin ignores it
+    chunk:int=64 # chunk size P of the Part II memories
+    top_k:int=4 # chunks selected per query block (memory='routed')
 
     def __post_init__(self):
-        for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio'):
+        for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio', 'chunk', 'top_k'):
             check_int(f, getattr(self, f))
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} into an even head size (RoPE)")
         if self.attention not in ('msa', 'dense'): raise ValueError(f"attention must be 'msa' or 'dense', got {self.attention!r}")
-        if self.gate_mode not in ('learned', 'local', 'memory'): raise ValueError(f"gate_mode must be 'learned', 'local' or 'memory', got {self.gate_mode!r}")
+        if self.memory not in MEMORY_KINDS: raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {self.memory!r}")
+        modes = GATE_MODES[self.memory]
+        if self.gate_mode not in modes: raise ValueError(f"gate_mode must be one of {modes} for memory={self.memory!r}, got {self.gate_mode!r}")
         check_float('dropout', self.dropout, 0, 1, hi_open=True); check_float('momentum', self.momentum, 0, 1, lo_open=True)
         check_float('rope_base', self.rope_base, 0, lo_open=True)
         for f in ('causal', 'per_head_gate'):
@@ -96,7 +105,7 @@ def make_mixer(cfg:MSAConfig)->nn.Module: # MSAttention or DenseRoPEAttention
     if cfg.attention == 'dense': return DenseRoPEAttention(cfg.d_model, cfg.n_heads, cfg.causal, cfg.dropout, cfg.rope_base)
     return MSAttention(cfg.d_model, cfg.n_heads, cfg.window, cfg.n_slots, causal=cfg.causal, dropout=cfg.dropout,
                        per_head_gate=cfg.per_head_gate, gate_mode=cfg.gate_mode, momentum=cfg.momentum,
-                       rope=True, rope_base=cfg.rope_base)
+                       rope=True, rope_base=cfg.rope_base, memory=cfg.memory, chunk=cfg.chunk, top_k=cfg.top_k)
 
 class Block(nn.Module):
     "Pre-norm Transformer block: x + mixer(LN(x)), then + MLP(LN(x))."

@@ -12,8 +12,8 @@ from .core import add_docments
 from .attention import check_int
 
 # %% auto #0
-__all__ = ['MARK', 'QUERY', 'N_SPECIAL', 'BLANK', 'check_selective_copy', 'selective_copy_batch', 'SelectiveCopy',
-           'masked_cross_entropy', 'non_blank_accuracy']
+__all__ = ['MARK', 'QUERY', 'N_SPECIAL', 'BLANK', 'MQAR_FILL', 'check_selective_copy', 'selective_copy_batch', 'SelectiveCopy',
+           'masked_cross_entropy', 'non_blank_accuracy', 'check_mqar', 'mqar_batch', 'MQAR', 'evidence_positions']
 
 # %% ../nbs/08b_tasks.ipynb #0450cf78
 MARK, QUERY, N_SPECIAL = 0, 1, 2  # special token ids; value v has id v + N_SPECIAL
@@ -112,3 +112,74 @@ def non_blank_accuracy(logits:torch.Tensor, # (B, N, V) model output
     keep = y != BLANK                                                                # (B, N)
     if not keep.any(): raise ValueError("no non-blank target in y")
     return (logits.argmax(-1)[keep] == y[keep]).float().mean().item()
+
+# %% ../nbs/08b_tasks.ipynb #ce4d9cfd
+MQAR_FILL = 0  # the filler token of MQAR; keys are 1..n_keys, values n_keys+1..n_keys+n_values
+
+def check_mqar(seq_len:int, n_pairs:int, n_keys:int, n_values:int, min_gap:int)->int: # length E of the pair region
+    "Validate MQAR's parameters; return the length E of the region that holds the pairs."
+    for n, v in (('seq_len', seq_len), ('n_pairs', n_pairs), ('n_keys', n_keys), ('n_values', n_values), ('min_gap', min_gap)):
+        check_int(n, v)
+    if n_pairs > n_keys: raise ValueError(f"n_pairs={n_pairs} distinct keys need n_keys >= n_pairs, got n_keys={n_keys}")
+    E = (seq_len - min_gap) // 2 + 1
+    if E < 2 * n_pairs or seq_len - (E - 1 + min_gap) < n_pairs:
+        raise ValueError(f"seq_len={seq_len} is too short for {n_pairs} pairs, {n_pairs} queries and min_gap={min_gap}: "
+                         f"need about 2 * 2 * n_pairs + min_gap = {4 * n_pairs + min_gap} tokens")
+    return E
+
+def mqar_batch(
+    batch_size:int, # B, number of sequences
+    seq_len:int=2048, # N
+    n_pairs:int=8, # key-value pairs (= queries) per sequence
+    n_keys:int=32, # size of the key alphabet
+    n_values:int=32, # size of the value alphabet (chance accuracy 1/n_values)
+    min_gap:int=256, # smallest distance from a value to the query of its key
+    generator:torch.Generator|None=None, # source of randomness (CPU generator)
+)->tuple: # x (B, N) int64 tokens, y (B, N) int64 targets (BLANK where nothing is asked)
+    "One batch of long-range MQAR: pairs (key, value) in the first part, each key queried once at least min_gap later."
+    E = check_mqar(seq_len, n_pairs, n_keys, n_values, min_gap)
+    B, g, M = batch_size, generator, n_pairs
+    x = torch.full((B, seq_len), MQAR_FILL, dtype=torch.long)                                  # (B, N)
+    y = torch.full((B, seq_len), BLANK, dtype=torch.long)                                      # (B, N)
+    keys = 1 + torch.rand(B, n_keys, generator=g).argsort(-1)[:, :M]                           # (B, M) distinct keys
+    vals = 1 + n_keys + torch.randint(0, n_values, (B, M), generator=g)                        # (B, M)
+    slot = torch.rand(B, E // 2, generator=g).argsort(-1)[:, :M]                               # (B, M) distinct pair slots
+    pk = 2 * slot                                                                              # (B, M) key positions (value at pk + 1 <= E - 1)
+    q0 = E - 1 + min_gap                                                                       # first possible query position
+    tq = q0 + torch.rand(B, seq_len - q0, generator=g).argsort(-1)[:, :M]                      # (B, M) distinct query positions
+    x.scatter_(1, pk, keys); x.scatter_(1, pk + 1, vals); x.scatter_(1, tq, keys)              # (B, N)
+    y.scatter_(1, tq, vals)                                                                    # (B, N)
+    return x, y
+
+@dataclass
+class MQAR:
+    "Long-range multi-query associative recall with a deterministic stream of batches (same interface as `SelectiveCopy`)."
+    seq_len:int=2048 # N
+    n_pairs:int=8 # key-value pairs per sequence
+    n_keys:int=32 # key alphabet size
+    n_values:int=32 # value alphabet size
+    min_gap:int=256 # evidence-to-query distance, smallest
+    seed:int=0 # seed of the stream
+
+    def __post_init__(self): check_mqar(self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap)
+    @property
+    def vocab_size(self)->int: return 1 + self.n_keys + self.n_values
+    @property
+    def chance(self)->float: return 1 / self.n_values
+    _gen = SelectiveCopy._gen                                                # the same seeded streams
+
+    def batch(self, batch_size:int, index:int)->tuple: # x (B, N), y (B, N)
+        "Training batch number `index`: the same tensors for the same (seed, index)."
+        return mqar_batch(batch_size, self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap, self._gen(index, 0))
+
+    def eval_batch(self, batch_size:int, index:int=0)->tuple: # x (B, N), y (B, N)
+        "Held-out batch from a separate stream that training never sees."
+        return mqar_batch(batch_size, self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap, self._gen(index, 1))
+
+def evidence_positions(x:torch.Tensor, # (B, N) MQAR tokens
+                       y:torch.Tensor, # (B, N) MQAR targets
+                      )->torch.Tensor: # (B, N) int64: position of the answer's value for each query, -1 elsewhere
+    "Where each query's answer sits: one past the first occurrence of the query's key (for routers' recall@k)."
+    pos = torch.arange(x.shape[1])                                                            # (N,)
+    first = torch.where(x[:, None, :] == x[:, :, None], pos, x.shape[1]).amin(-1)             # (B, N) first occurrence of each token
+    return torch.where(y != BLANK, first + 1, -1)                                             # (B, N)

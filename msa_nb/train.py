@@ -12,11 +12,11 @@ import torch.nn as nn
 from .core import add_docments, arg_out_file, check_float, stored_path, user_dir
 from .attention import check_int, get_device
 from .model import MSAConfig, MSATransformer
-from .tasks import SelectiveCopy, masked_cross_entropy, non_blank_accuracy, BLANK
+from .tasks import SelectiveCopy, MQAR, masked_cross_entropy, non_blank_accuracy, BLANK
 
 # %% auto #0
-__all__ = ['CHECKPOINT_KEYS', 'ABLATIONS', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'load_checkpoint', 'plot_history',
-           'inspect_model', 'steps_to', 'run_ablation', 'build_parser', 'main']
+__all__ = ['CHECKPOINT_KEYS', 'ABLATIONS', 'GATE_CHOICES', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'load_checkpoint',
+           'plot_history', 'inspect_model', 'steps_to', 'run_ablation', 'build_parser', 'main']
 
 # %% ../nbs/09_selective_copy.ipynb #edd24103
 @add_docments
@@ -65,7 +65,7 @@ class Trainer:
     "Trains an `MSATransformer` on a task with AdamW, clipping, warm-up + cosine schedule; checkpoints resume exactly."
     def __init__(self,
                  model:MSATransformer, # the model (its device is used)
-                 task:SelectiveCopy, # source of batches: task.batch(B, step), task.eval_batch(B)
+                 task:SelectiveCopy, # source of batches: task.batch(B, step), task.eval_batch(B) (SelectiveCopy or MQAR)
                  tc:TrainConfig|None=None, # optimisation settings
                  callbacks=()): # callables cb(trainer, metrics) run after every step
         self.model, self.task, self.tc = model, task, tc or TrainConfig()
@@ -145,7 +145,7 @@ class Trainer:
 
     def state(self, optimizer:bool=True)->dict: # everything a continuation needs
         "Checkpoint dict: configs, model (with the memory bank), optimiser, step, RNG state, history."
-        return {'model_cfg': asdict(self.model.cfg), 'train_cfg': asdict(self.tc), 'task': asdict(self.task),
+        return {'model_cfg': asdict(self.model.cfg), 'train_cfg': asdict(self.tc), 'task': asdict(self.task), 'task_type': type(self.task).__name__,
                 'model': self.model.state_dict(), 'opt': self.opt.state_dict() if optimizer else None,
                 'step': self.step_idx, 'elapsed': self.elapsed, 'rng': torch.get_rng_state(), 'history': self.history}
 
@@ -165,7 +165,8 @@ class Trainer:
         try:
             model = MSATransformer(MSAConfig(**ck['model_cfg']))
             model.load_state_dict(ck['model'])
-            tr = cls(model.to(device or 'cpu'), SelectiveCopy(**ck['task']), TrainConfig(**ck['train_cfg']), callbacks)
+            task = {'SelectiveCopy': SelectiveCopy, 'MQAR': MQAR}[ck.get('task_type', 'SelectiveCopy')](**ck['task'])  # Part II adds MQAR
+            tr = cls(model.to(device or 'cpu'), task, TrainConfig(**ck['train_cfg']), callbacks)
             if ck['opt'] is not None: tr.opt.load_state_dict(ck['opt'])
         except (TypeError, ValueError, RuntimeError, KeyError) as e:                  # unknown fields, wrong shapes, another model
             raise ValueError(f"checkpoint {path} does not fit the model, task or optimiser it describes (from another "
@@ -300,22 +301,36 @@ def _variants(s:str)->list:
     if bad or not names: raise argparse.ArgumentTypeError(f"unknown variant(s) {bad or s!r}; choose from {', '.join(by_slug)}")
     return [by_slug[v] for v in names]
 
+GATE_CHOICES = ('learned', 'local', 'memory', 'compressed', 'selected')  # which apply depends on --memory (MSAConfig checks)
+
 def build_parser()->argparse.ArgumentParser:
     "The argument parser of `python -m msa_nb.train`."
     p = argparse.ArgumentParser(prog='python -m msa_nb.train', description='Train an MSA Transformer on a synthetic task.')
     sub = p.add_subparsers(dest='task', required=True, metavar='TASK')
-    common = argparse.ArgumentParser(add_help=False)                                 # the task, the model, the optimiser
-    a = common.add_argument
-    a('--steps', type=_pos_int, default=300, help='optimiser steps (300)')
+    sc = argparse.ArgumentParser(add_help=False)                                     # the selective-copy task
+    a = sc.add_argument
     a('--seq-len', type=_pos_int, default=512, help='sequence length N (512)')
-    a('--marks', type=_pos_int, default=8, help='marks per sequence (8)')
+    a('--marks', type=_pos_int, default=None, help='marks per sequence (8; when a gap is given: as many episodes as fit, at most 8)')
     a('--values', type=_pos_int, default=16, help='value alphabet size V (16)')
-    a('--layers', type=_pos_int, default=3, help='blocks (3)')
-    a('--slots', type=_pos_int, default=32, help='memory slots K per layer (32)')
-    a('--window', type=_pos_int, default=8, help='local window W (8)')
     a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (W + 1)')
     a('--max-gap', type=_pos_int, default=None, help='largest evidence-to-query distance (2 W)')
     a('--guard', type=_nonneg_int, default=None, help='tokens between a query and the next mark (3 W)')
+    rc = argparse.ArgumentParser(add_help=False)                                     # the recall task (Part II)
+    a = rc.add_argument
+    a('--seq-len', type=_pos_int, default=2048, help='sequence length N (2048)')
+    a('--pairs', type=_pos_int, default=8, help='key-value pairs (= queries) per sequence (8)')
+    a('--keys', type=_pos_int, default=32, help='key alphabet size (32)')
+    a('--values', type=_pos_int, default=32, help='value alphabet size (32)')
+    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (8 L W)')
+    common = argparse.ArgumentParser(add_help=False)                                 # the model, the optimiser, the run
+    a = common.add_argument
+    a('--steps', type=_pos_int, default=300, help='optimiser steps (300)')
+    a('--layers', type=_pos_int, default=None, help='blocks (selective copy 3, recall 2)')
+    a('--slots', type=_pos_int, default=32, help='memory slots K per layer, memory=bank (32)')
+    a('--window', type=_pos_int, default=8, help='local window W (8)')
+    a('--memory', choices=('bank', 'chunks', 'routed'), default='bank', help="Part I's slot bank, compressed chunks, or chunks + top-k selection (bank)")
+    a('--chunk', type=_pos_int, default=64, help='chunk size P, memory=chunks|routed (64)')
+    a('--top-k', type=_pos_int, default=4, help='chunks selected per query block, memory=routed (4)')
     a('--d-model', type=_pos_int, default=64, help='model width (64)')
     a('--heads', type=_pos_int, default=4, help='attention heads (4)')
     a('--batch-size', type=_pos_int, default=32, help='sequences per step (32)')
@@ -328,14 +343,17 @@ def build_parser()->argparse.ArgumentParser:
     a('--threads', type=_pos_int, default=None, help='torch CPU threads (torch default)')
     a('--device', type=_device, default=None, help="cpu, cuda, cuda:N or mps (default: CUDA when available, else cpu)")
     a('--quiet', action='store_true', help='no progress output')
-    s = sub.add_parser('selective-copy', parents=[common], help='copy the value after each mark to its query (chapter 9)',
+    s = sub.add_parser('selective-copy', parents=[sc, common], help='copy the value after each mark to its query (chapters 9, 13)',
                        description='Train on selective copy; prints progress to stderr and one JSON line of metrics to stdout.')
     s.add_argument('--attention', choices=('msa', 'dense'), default='msa', help='MSA layers or the dense twin (msa)')
-    s.add_argument('--gate', choices=('learned', 'local', 'memory'), default='learned', help='gate mode of every layer (learned)')
-    s.add_argument('--save', type=arg_out_file, default=None, help='write a checkpoint here at the end (its folder must exist)')
-    s.add_argument('--weights-only', action='store_true', help='--save without the optimiser state (enough to evaluate, not to resume)')
-    s.add_argument('--json', type=arg_out_file, default=None, help='also write the metrics, with date, command and machine load, to this JSON file')
-    s2 = sub.add_parser('selective-copy-ablation', parents=[common], help='train every ablation variant of chapter 9 and store the table',
+    r = sub.add_parser('recall', parents=[rc, common], help='multi-query associative recall over long gaps (MQAR, chapter 13)',
+                       description='Train on long-range MQAR; prints progress to stderr and one JSON line of metrics to stdout.')
+    for q in (s, r):
+        q.add_argument('--gate', choices=GATE_CHOICES, default='learned', help='gate mode of every layer: learned, or force local / memory / compressed / selected (learned)')
+        q.add_argument('--save', type=arg_out_file, default=None, help='write a checkpoint here at the end (its folder must exist)')
+        q.add_argument('--weights-only', action='store_true', help='--save without the optimiser state (enough to evaluate, not to resume)')
+        q.add_argument('--json', type=arg_out_file, default=None, help='also write the metrics, with date, command and machine load, to this JSON file')
+    s2 = sub.add_parser('selective-copy-ablation', parents=[sc, common], help='train every ablation variant of chapter 9 and store the table',
                         description='Train each variant (same seed, same batches) and write the results table and curves as JSON.')
     s2.add_argument('--out', type=arg_out_file, required=True, help='JSON file to write (its folder must exist)')
     s2.add_argument('--variants', type=_variants, default=list(ABLATIONS), help=f'comma-separated, from: {",".join(map(_slug, ABLATIONS))} (all)')
@@ -343,13 +361,18 @@ def build_parser()->argparse.ArgumentParser:
     return p
 
 def _configs(args, p)->tuple: # task, model config, train config
-    W = args.window
+    W, L = args.window, args.layers or (2 if args.task == 'recall' else 3)
     try:
-        task = SelectiveCopy(seq_len=args.seq_len, n_marks=args.marks, n_values=args.values,
-                             min_gap=args.min_gap or W + 1, max_gap=args.max_gap or 2 * W,
-                             guard=3 * W if args.guard is None else args.guard, seed=args.seed)
-        mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=args.layers, window=W,
-                         n_slots=args.slots, attention=getattr(args, 'attention', 'msa'), gate_mode=getattr(args, 'gate', 'learned'))
+        if args.task == 'recall':
+            task = MQAR(seq_len=args.seq_len, n_pairs=args.pairs, n_keys=args.keys, n_values=args.values,
+                        min_gap=args.min_gap or 8 * L * W, seed=args.seed)
+        else:
+            lo, hi, guard = args.min_gap or W + 1, args.max_gap or 2 * W, 3 * W if args.guard is None else args.guard
+            marks = args.marks or (8 if args.min_gap is None and args.max_gap is None else max(1, min(8, args.seq_len // (hi + 2 + guard))))
+            task = SelectiveCopy(seq_len=args.seq_len, n_marks=marks, n_values=args.values, min_gap=lo, max_gap=hi, guard=guard, seed=args.seed)
+        mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=L, window=W,
+                         n_slots=args.slots, attention=getattr(args, 'attention', 'msa'), gate_mode=getattr(args, 'gate', 'learned'),
+                         memory=args.memory, chunk=args.chunk, top_k=args.top_k)
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, clip=args.clip, warmup=min(args.warmup, args.steps),
                          seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size)
     except (TypeError, ValueError) as e: p.error(str(e))                             # usage + message, exit code 2
@@ -383,7 +406,8 @@ def main(argv:list|None=None)->int: # exit code
     if not (math.isfinite(h['loss'][-1]) and math.isfinite(h['eval_loss'][-1])):     # strict JSON has no NaN: fail instead
         print(f"error: the final loss is not finite (train {h['loss'][-1]}, held-out {h['eval_loss'][-1]})", file=sys.stderr); return 1
     if args.save: tr.save(args.save, optimizer=not args.weights_only)
-    res = {'task': 'selective-copy', 'steps': tr.step_idx, 'non_blank_acc': h['eval_acc'][-1], 'eval_loss': round(h['eval_loss'][-1], 5),
+    res = {'task': args.task, 'steps': tr.step_idx, ('acc' if args.task == 'recall' else 'non_blank_acc'): h['eval_acc'][-1],
+           'chance': task.chance, 'eval_loss': round(h['eval_loss'][-1], 5),
            'train_loss': round(h['loss'][-1], 5), 'steps_to_96': steps_to(h), 'eval_curve': dict(zip(h['eval_step'], h['eval_acc'])),
            'train_s': round(tr.elapsed, 2), 'wall_s': round(time.perf_counter() - t_start, 2),
            'threads': torch.get_num_threads(), 'device': str(device), 'torch': torch.__version__,

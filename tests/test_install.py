@@ -61,7 +61,7 @@ def test_wheel_outside_the_repository(tmp_path):
 
 def test_colab_links_follow_settings():
     "Every badge and install cell names settings.ini's git_url (scripts/sync_repo_url.py --check)."
-    pending = {'03b_flex.ipynb'}  # owned by the GPU branch while this was written: run scripts/sync_repo_url.py after merging, then empty this
+    pending = set()  # notebooks owned by another branch while this was written (run scripts/sync_repo_url.py after merging)
     nbs = [p for p in sorted((ROOT / 'nbs').glob('*.ipynb')) if p.name not in pending]
     r = subprocess.run([sys.executable, ROOT / 'scripts' / 'sync_repo_url.py', '--check', *nbs], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
