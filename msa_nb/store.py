@@ -22,7 +22,7 @@ from .routing import cosine_router_scores, infonce_router_loss
 __all__ = ['PAD', 'QRY', 'IS', 'PTR', 'N_SPECIAL', 'STORE_VERSION', 'NeedleTask', 'Corpus', 'make_corpus', 'questions',
            'train_batch', 'NiahConfig', 'SegmentAttention', 'SegmentBlock', 'Encoded', 'NiahModel', 'route_scores',
            'doc_scores', 'NiahTrainConfig', 'niah_step_loss', 'train_niah', 'fingerprint', 'save_model', 'load_model',
-           'merge_topk', 'MemoryStore', 'answers', 'needle_eval']
+           'merge_topk', 'MemoryStore', 'answers', 'needle_eval', 'niah_parser', 'niah_main']
 
 # %% ../nbs/14_memory_store.ipynb #4015887a
 PAD, QRY, IS, PTR, N_SPECIAL = 0, 1, 2, 3, 4  # special tokens; answer slots, keys, digits and filler follow
@@ -30,12 +30,12 @@ PAD, QRY, IS, PTR, N_SPECIAL = 0, 1, 2, 3, 4  # special tokens; answer slots, ke
 @dataclass(frozen=True)
 class NeedleTask:
     "Vocabulary and document layout of the synthetic needle-in-a-haystack task (seeded, deterministic)."
-    n_adj:int=256 # adjectives (first half of a key)
-    n_noun:int=256 # nouns (second half of a key)
+    n_adj:int=128 # adjectives (first half of a key)
+    n_noun:int=128 # nouns (second half of a key)
     n_places:int=4 # digits in a value
     n_filler:int=16 # length of the filler sentence (its tokens are all different)
     doc_len:int=128 # tokens per document
-    chunk:int=64 # P: facts never straddle a multiple of it
+    chunk:int=16 # P: facts never straddle a multiple of it
 
     def __post_init__(self):
         for f in ('n_adj', 'n_noun', 'n_places', 'n_filler', 'doc_len', 'chunk'): check_int(f, getattr(self, f))
@@ -60,11 +60,12 @@ class NeedleTask:
 
 # %% ../nbs/14_memory_store.ipynb #c9a0fbe3
 class Corpus(NamedTuple):
-    "Documents and their facts: tokens (D, L); key (D, 2) = (adjective, noun) indices; value (D, places) digits; target (D,) pointed-to document or -1."
+    "Documents and their facts: tokens (D, L); key (D, 2) = (adjective, noun) indices; value (D, places) digits; target (D,) pointed-to document or -1; fact_chunk (D,) chunk holding the fact."
     tokens: torch.Tensor
     key: torch.Tensor
     value: torch.Tensor
     target: torch.Tensor
+    fact_chunk: torch.Tensor
 
 def _place(g, n:int, task:NeedleTask, width:int)->torch.Tensor: # (n,) start of a fact that fits inside one chunk
     C = -(-task.doc_len // task.chunk)
@@ -103,7 +104,7 @@ def make_corpus(task:NeedleTask, # vocabulary and layout
     real = fact != PAD                                                                    # (D, width)
     rows = torch.arange(n_docs)[:, None].expand(-1, width)                                # (D, width)
     tokens[rows[real], cols[real]] = fact[real]
-    return Corpus(tokens, key, value, target)
+    return Corpus(tokens, key, value, target, start // task.chunk)
 
 # %% ../nbs/14_memory_store.ipynb #b6559735
 def questions(task:NeedleTask, # the task
@@ -126,17 +127,18 @@ def train_batch(task:NeedleTask, # the task
                 n_docs:int=48, # documents in the pool
                 n_questions:int=32, # questions about the pool
                 seed:int=0, # data seed
-               )->dict: # docs (D, L), query (Q, Nq) with PAD, answer (Q, places) digit tokens, positive (Q, D) bool
-    "One training pool with hard distractor keys, and questions about it (a quarter two-hop, with the pointer text as context)."
+                hard:bool=True, # keys from a few adjectives x a few nouns (else drawn from all keys)
+               )->dict: # docs (D, L), query (Q, Nq) with PAD, answer (Q, places) digit tokens, positive (Q, D, C) bool
+    "One training pool (with hard distractor keys if `hard`), and questions about it (an eighth two-hop, with the pointer text as context)."
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    s = math.ceil(math.sqrt(n_docs)) + 1                                                  # s adjectives x s nouns >= D keys
+    s = math.ceil(math.sqrt(n_docs)) + 1 if hard else max(task.n_adj, task.n_noun)        # s adjectives x s nouns >= D keys
     adj = torch.randperm(task.n_adj, generator=g)[:s]; noun = torch.randperm(task.n_noun, generator=g)[:s]
     grid = (adj[:, None] * task.n_noun + noun[None, :]).flatten()                         # (s*s,) key ids
     keys = grid[torch.randperm(len(grid), generator=g)[:n_docs]]                          # (D,)
     n_ptr = n_docs // 4
     c = make_corpus(task, n_docs, seed=int(torch.randint(0, 2**31, (1,), generator=g)), n_pointers=n_ptr, keys=keys)
-    n2 = n_questions // 4                                                                 # two-hop, second round
-    d2 = torch.randint(0, n_ptr, (n2,), generator=g)                                      # pointer documents
+    n2 = n_questions // 8 if n_ptr else 0                                                 # two-hop, second round
+    d2 = torch.randint(0, max(n_ptr, 1), (n2,), generator=g)                                    # pointer documents
     d1 = n_ptr + torch.randint(0, n_docs - n_ptr, (n_questions - n2,), generator=g)       # plain documents
     docs = torch.cat([d2, d1])                                                            # (Q,)
     qt, ans, needle = questions(task, c, docs)                                            # (Q, q), (Q, places), (Q,)
@@ -144,8 +146,10 @@ def train_batch(task:NeedleTask, # the task
     query = torch.full((n_questions, L + q), PAD)                                         # (Q, L + q) left part: context
     query[:, L:] = qt
     query[:n2, :L] = c.tokens[d2]                                                         # the pointer's text as context
-    positive = torch.zeros(n_questions, n_docs, dtype=torch.bool)
-    positive[torch.arange(n_questions), docs] = True; positive[torch.arange(n_questions), needle] = True
+    C = -(-L // task.chunk)
+    positive = torch.zeros(n_questions, n_docs, C, dtype=torch.bool)                     # (Q, D, C) chunks holding the facts
+    ar = torch.arange(n_questions)
+    positive[ar, docs, c.fact_chunk[docs]] = True; positive[ar, needle, c.fact_chunk[needle]] = True
     return {'docs': c.tokens, 'query': query, 'answer': ans, 'positive': positive}
 
 # %% ../nbs/14_memory_store.ipynb #1e18b5ec
@@ -155,14 +159,15 @@ class NiahConfig:
     vocab_size:int # number of token ids (NeedleTask.vocab_size)
     d_model:int=64 # model width
     n_heads:int=4 # heads (content and router)
-    n_layers:int=2 # blocks; the last one routes
+    n_layers:int=3 # blocks; block n_layers // 2 routes (the first of the upper half)
     d_router:int=16 # router head size d_r
-    chunk:int=64 # P: tokens per pooled chunk
+    chunk:int=16 # P: tokens per pooled chunk
     top_k:int=16 # documents selected per question
     max_query_len:int=256 # longest question + context the model accepts (its window)
     rope:str='doc' # 'doc': positions restart in every document; 'global': one position axis
     rope_base:float=10000. # RoPE frequency base
     mlp_ratio:int=4 # MLP hidden width / d_model
+    embed_std:float=0.3 # standard deviation of the initial embeddings
 
     def __post_init__(self):
         for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'd_router', 'chunk', 'top_k', 'max_query_len', 'mlp_ratio'):
@@ -189,6 +194,7 @@ class SegmentAttention(nn.Module):
         if routes:
             self.rq = nn.Linear(cfg.d_model, cfg.n_heads * cfg.d_router, bias=False)
             self.rk = nn.Linear(cfg.d_model, cfg.n_heads * cfg.d_router, bias=False)
+            with torch.no_grad(): self.rk.weight.copy_(self.rq.weight)                    # symmetric start: equal tokens match
 
     def qkv_heads(self, x:torch.Tensor, # (B, N, d_model) normalised input
                   start:int, # first position
@@ -242,11 +248,13 @@ class NiahModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.blocks = nn.ModuleList([SegmentBlock(cfg, routes=i == cfg.n_layers - 1) for i in range(cfg.n_layers)])
+        self.r = cfg.n_layers // 2                                                        # index of the routing block
+        self.blocks = nn.ModuleList([SegmentBlock(cfg, routes=i == self.r) for i in range(cfg.n_layers)])
+        nn.init.normal_(self.embed.weight, std=cfg.embed_std)                             # small embeddings (GPT-2 style)
         self.norm, self.head = nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.vocab_size)
 
     @property
-    def router_layer(self)->SegmentBlock: return self.blocks[-1]
+    def router_layer(self)->SegmentBlock: return self.blocks[self.r]
 
     def check_tokens(self, tokens:torch.Tensor, what:str='tokens'):
         "Raise a clear error unless tokens is a (B, N) integer tensor of ids in [0, vocab_size)."
@@ -261,7 +269,7 @@ class NiahModel(nn.Module):
         "The blocks below the routing layer."
         pad = tokens == PAD                                                               # (B, N)
         x = self.embed(tokens)                                                            # (B, N, d_model)
-        for b in self.blocks[:-1]: x = b(x, pad, start, consecutive)                      # (B, N, d_model)
+        for b in self.blocks[:self.r]: x = b(x, pad, start, consecutive)                  # (B, N, d_model)
         return x, pad
 
     def encode_docs(self, tokens:torch.Tensor, # (B, L) documents, PAD-padded at the end
@@ -295,6 +303,7 @@ class NiahModel(nn.Module):
         "Forward pass of a question whose routing layer also attends to a memory prefix."
         x, pad = self.trunk(tokens, start)                                                # (B, N, d_model)
         x = self.router_layer(x, pad, start, False, memory)                               # (B, N, d_model)
+        for b in self.blocks[self.r + 1:]: x = b(x, pad, start)                           # (B, N, d_model) upper blocks: no memory
         if last is not None: x = x[:, -last:]                                             # (B, last, d_model): the answer slots
         return self.head(self.norm(x))                                                    # (B, N | last, vocab)
 
@@ -314,22 +323,23 @@ def route_scores(qr:torch.Tensor, # (B, H, Nq, d_r) router queries
 def doc_scores(model:NiahModel, # the model
                enc:Encoded, # (D, H, C, .) encoded documents
                query:torch.Tensor, # (Q, Nq) questions
-               start:int)->torch.Tensor: # (Q, D) document scores
+               start:int, # the questions' first position
+               chunks:bool=False)->torch.Tensor: # (Q, D) document scores, or (Q, D, C) chunk scores
     "Score every document for every question: chunk cosine (max over question tokens), then the max over a document's chunks."
     qr, qpad = model.router_queries(query, start)                                         # (Q, H, Nq, d_r), (Q, Nq)
     D, H, C, R = enc.rk.shape
-    s = route_scores(qr, qpad, rearrange(enc.rk, 'd h c r -> h (d c) r'), enc.valid.reshape(-1))  # (Q, D C)
-    return s.view(-1, D, C).amax(-1)                                                      # (Q, D)
+    s = route_scores(qr, qpad, rearrange(enc.rk, 'd h c r -> h (d c) r'), enc.valid.reshape(-1)).view(-1, D, C)  # (Q, D, C)
+    return s if chunks else s.amax(-1)                                                    # (Q, D, C) or (Q, D)
 
 @dataclass
 class NiahTrainConfig:
     "Settings of a `train_niah` run."
-    steps:int=600 # optimiser steps
-    min_docs:int=16 # smallest training pool
-    max_docs:int=32 # largest training pool
+    steps:int=800 # optimiser steps
+    min_docs:int=8 # smallest training pool
+    max_docs:int=24 # largest training pool
     n_questions:int=32 # questions per step
-    lr:float=5e-3 # peak learning rate (AdamW)
-    warmup:int=50 # steps of the router warm-up (0.1 L_LM + L_aux); also the linear learning-rate warm-up
+    lr:float=6e-3 # peak learning rate (AdamW)
+    warmup:int=30 # steps of the router warm-up (0.1 L_LM + L_aux); also the linear learning-rate warm-up
     aux_weight:float=0.1 # weight of the router loss after the warm-up
     temperature:float=0.1 # InfoNCE temperature
     seed:int=0 # model init and data
@@ -353,18 +363,18 @@ def niah_step_loss(model:NiahModel, # the model (train mode)
     start = model.query_start(docs.numel() if glob else 0)
     flat = lambda t, n: rearrange(t, 'd h c e -> 1 h (d c) e').expand(n, -1, -1, -1)     # (n, H, D C, .)
     ctx = (query[:, :-qlen] != PAD).any(1)                                                # (Q,) a context precedes the question
-    s = torch.zeros(Q, D)                                                                 # (Q, D) document scores
+    s = torch.zeros(Q, D, enc.rk.shape[2])                                                # (Q, D, C) chunk scores
     P = answer.shape[1]
     logits = torch.zeros(Q, P, model.cfg.vocab_size)                                      # (Q, places, V)
     for rows, part in ((ctx, query[ctx]), (~ctx, query[~ctx, -qlen:])):                   # short questions skip the PAD context
         n = len(part)
         if not n: continue
-        s[rows] = doc_scores(model, enc, part, start)                                     # (n, D)
+        s[rows] = doc_scores(model, enc, part, start, chunks=True)                        # (n, D, C)
         logits[rows] = model.read(part, start, (flat(enc.k, n), flat(enc.v, n), enc.valid.reshape(1, -1).expand(n, -1)), last=P)  # (n, places, V)
-    aux = infonce_router_loss(s, pos, temperature)
+    aux = infonce_router_loss(s.flatten(1), pos.flatten(1), temperature)                  # positives: the facts' chunks
     lm = F.cross_entropy(logits.flatten(0, 1), answer.flatten())
     acc = (logits.argmax(-1) == answer).all(1).float().mean().item()                      # all digits right
-    top1 = pos[torch.arange(Q), s.argmax(1)].float().mean().item()
+    top1 = pos.any(2)[torch.arange(Q), s.amax(2).argmax(1)].float().mean().item()        # best document is a positive
     return lm_w * lm + aux_w * aux, {'lm': lm.item(), 'aux': aux.item(), 'acc': acc, 'top1': top1}
 
 def train_niah(task:NeedleTask, # the task
@@ -380,8 +390,10 @@ def train_niah(task:NeedleTask, # the task
     hist = {k: [] for k in ('step', 'loss', 'lm', 'aux', 'acc', 'top1', 'docs', 'time')}
     t0 = time.perf_counter()
     for step in range(tc.steps):
-        D = int(torch.randint(tc.min_docs, tc.max_docs + 1, (1,), generator=g))
-        batch = train_batch(task, step, D, tc.n_questions, tc.seed)
+        hi = min(tc.max_docs, max(tc.min_docs, round(tc.max_docs * 2 * (step + 1) / tc.steps)))  # curriculum: the pool grows
+        D = int(torch.randint(tc.min_docs, hi + 1, (1,), generator=g))
+        hard = bool(torch.rand(1, generator=g) < step / tc.steps)                         # curriculum: easy pools first
+        batch = train_batch(task, step, D, tc.n_questions, tc.seed, hard)
         warm = step < tc.warmup
         lr = tc.lr * min(1., (step + 1) / max(1, tc.warmup)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / tc.steps)))
         for gr in opt.param_groups: gr['lr'] = lr
@@ -389,7 +401,7 @@ def train_niah(task:NeedleTask, # the task
         opt.zero_grad(set_to_none=True); loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
         for k, v in (('step', step + 1), ('loss', loss.item()), ('docs', D), ('time', time.perf_counter() - t0), *m.items()): hist[k].append(v)
-        if progress and ((step + 1) % 25 == 0 or step + 1 == tc.steps):
+        if progress and ((step + 1) % 50 == 0 or step + 1 == tc.steps):
             print(f"step {step + 1:>4}/{tc.steps} docs {D:>2} lm {m['lm']:.3f} aux {m['aux']:.3f} acc {m['acc']:.2f} "
                   f"top1 {m['top1']:.2f} {hist['time'][-1]:.0f}s", file=sys.stderr, flush=True)
     return model.eval(), hist
@@ -613,3 +625,57 @@ def needle_eval(model:NiahModel, # trained model
                 'ram_mib': store.ram_bytes / 2**20, 'disk_mib': store.disk_bytes / 2**20}
     finally:
         if tmp: shutil.rmtree(path, ignore_errors=True)
+
+# %% ../nbs/14_memory_store.ipynb #4c291d9b
+def niah_parser()->argparse.ArgumentParser:
+    "The argument parser of `python -m msa_nb.train niah`."
+    p = argparse.ArgumentParser(prog='python -m msa_nb.train niah', description='Train the needle-in-a-haystack model of chapter 14; prints progress to stderr and one JSON line to stdout.')
+    a = p.add_argument
+    def pos(s):
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+        if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+        return v
+    a('--steps', type=pos, default=NiahTrainConfig.steps, help=f'optimiser steps ({NiahTrainConfig.steps})')
+    a('--min-docs', type=pos, default=NiahTrainConfig.min_docs, help=f'smallest training pool ({NiahTrainConfig.min_docs})')
+    a('--max-docs', type=pos, default=NiahTrainConfig.max_docs, help=f'largest training pool ({NiahTrainConfig.max_docs})')
+    a('--questions', type=pos, default=NiahTrainConfig.n_questions, help=f'questions per step ({NiahTrainConfig.n_questions})')
+    a('--lr', type=float, default=NiahTrainConfig.lr, help=f'peak learning rate ({NiahTrainConfig.lr})')
+    a('--rope', choices=('doc', 'global'), default='doc', help="document-wise or global positions (doc)")
+    a('--d-model', type=pos, default=64, help='model width (64)')
+    a('--seed', type=int, default=0, help='seed of data and init (0)')
+    a('--threads', type=pos, default=None, help='torch CPU threads (torch default)')
+    a('--eval-docs', type=pos, default=256, help='documents in the held-out needle test (256)')
+    a('--save', default=None, help='write the trained model here')
+    a('--quiet', action='store_true', help='no progress output')
+    return p
+
+def niah_main(argv:list|None=None)->int: # exit code
+    "Train, optionally save, print one JSON line (the `niah` task of `python -m msa_nb.train`)."
+    t0 = time.perf_counter()
+    p = niah_parser()
+    args = p.parse_args(argv)
+    if args.threads: torch.set_num_threads(args.threads)
+    try:
+        task = NeedleTask()
+        cfg = NiahConfig(vocab_size=task.vocab_size, d_model=args.d_model, rope=args.rope, chunk=task.chunk)
+        tc = NiahTrainConfig(steps=args.steps, min_docs=args.min_docs, max_docs=args.max_docs, n_questions=args.questions,
+                             lr=args.lr, seed=args.seed, warmup=min(NiahTrainConfig.warmup, args.steps))
+        if args.eval_docs > task.max_docs: raise ValueError(f"--eval-docs must be <= {task.max_docs}")
+    except (ValueError, TypeError) as e: p.error(str(e))
+    load0 = os.getloadavg()
+    model, hist = train_niah(task, cfg, tc, progress=not args.quiet)
+    train_s = time.perf_counter() - t0
+    ev = needle_eval(model, task, args.eval_docs, 100, seed=12345)
+    res = {'task': 'niah', 'steps': tc.steps, 'rope': cfg.rope, 'train_s': round(train_s, 1),
+           'final_lm': round(float(np.mean(hist['lm'][-20:])), 4), 'final_top1': round(float(np.mean(hist['top1'][-20:])), 4),
+           'final_acc': round(float(np.mean(hist['acc'][-20:])), 4),
+           'eval_docs': args.eval_docs, 'acc': ev['acc'], 'router_top1': ev['router_top1'], 'router_recall_at_k': ev['router_recall_at_k'],
+           'wall_s': round(time.perf_counter() - t0, 1), 'threads': torch.get_num_threads(), 'load_avg_start': load0,
+           'load_avg_end': os.getloadavg(), 'torch': str(torch.__version__), 'params': sum(q.numel() for q in model.parameters()),
+           'model_cfg': asdict(cfg), 'train_cfg': asdict(tc)}
+    if args.save:
+        save_model(model, task, args.save, meta={'history': hist, 'result': res, 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+                                               'machine': f'{platform.machine()} {platform.system()}, {os.cpu_count()} cpus'})
+    print(json.dumps(res), flush=True)
+    return 0

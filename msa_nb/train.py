@@ -267,11 +267,16 @@ def build_parser()->argparse.ArgumentParser:
     a('--device', default=None, help="'cpu', 'cuda', ... (default: get_device())")
     a('--save', default=None, help='write a checkpoint here at the end')
     a('--quiet', action='store_true', help='no progress output')
+    sub.add_parser('niah', add_help=False, help='needle in a haystack over a memory store (chapter 14; see: niah --help)')
     return p
 
 def main(argv:list|None=None)->int: # exit code
     "Command-line entry point: parse argv, train, print one JSON line of metrics."
     t_start = time.perf_counter()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['niah']:                                                         # chapter 14's task, imported only when asked:
+        from msa_nb.store import niah_main                                           # a chapter may not import a later one at load time
+        return niah_main(argv[1:])
     p = build_parser()
     args = p.parse_args(argv)                                                        # exits with code 2 on bad input
     if args.threads: torch.set_num_threads(args.threads)
