@@ -182,7 +182,7 @@ def interleave_eval(model:NiahModel, # trained model
     finally:
         if tmp: shutil.rmtree(root, ignore_errors=True)
 
-# %% ../nbs/15_scaling.ipynb #9f1d613e
+# %% ../nbs/15_scaling.ipynb #1f1e09a2
 def _sizes(s:str)->list:
     try: v = [int(x) for x in s.split(',') if x.strip()]
     except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated token counts, got {s!r}")
@@ -246,6 +246,6 @@ def main(argv:list|None=None)->int: # exit code
     if world > 1: dist.destroy_process_group()
     return 0
 
-# %% ../nbs/15_scaling.ipynb #1f1e09a2
+# %% ../nbs/15_scaling.ipynb #24709383
 if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'msa_nb.niah':
     sys.exit(main())
