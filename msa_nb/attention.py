@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .core import add_docments
 
 # %% auto #0
 __all__ = ['get_device', 'masked_softmax', 'check_qkv', 'check_key_padding_mask', 'causal_mask', 'padding_allowed',
@@ -19,9 +20,11 @@ def get_device(
 )->torch.device:
     "The device to run on: CUDA when available (or when asked for), else CPU."
     if prefer is not None:
-        if prefer == 'cuda' and not torch.cuda.is_available():
-            raise ValueError("prefer='cuda' but no CUDA device is available (torch.cuda.is_available() is False)")
-        return torch.device(prefer)
+        try: d = torch.device(prefer)
+        except (RuntimeError, TypeError): raise ValueError(f"prefer must be 'cuda', 'cpu' (or another torch device) or None, got {prefer!r}") from None
+        if d.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError(f"prefer={prefer!r} but no CUDA device is available (torch.cuda.is_available() is False)")
+        return d
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 # %% ../nbs/01_attention.ipynb #efd7750a
@@ -133,6 +136,7 @@ def check_layer_input(
     if x.ndim != 3: raise ValueError(f"x must be 3-D (B, N, d_model), got shape {tuple(x.shape)}")
     if x.shape[-1] != d_model: raise ValueError(f"x last dim must be d_model={d_model}, got shape {tuple(x.shape)}")
 
+@add_docments
 class MultiHeadAttention(nn.Module):
     "Batch-first multi-head self-attention built from `attention`, with causal and key-padding masks."
     def __init__(self,
@@ -141,6 +145,8 @@ class MultiHeadAttention(nn.Module):
                  dropout:float=0.0, # dropout on attention weights (training only)
                  bias:bool=True): # biases in the projections
         super().__init__()
+        check_int('d_model', d_model); check_int('n_heads', n_heads)
+        if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if n_heads < 1 or d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         self.d_model, self.n_heads, self.dropout = d_model, n_heads, dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)

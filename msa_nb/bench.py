@@ -10,15 +10,17 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .core import arg_int, arg_out_file, stored_dirs, stored_path, user_dir
 from .attention import check_int
 from .banded import banded_attention, peak_memory
 from .chunked import chunked_attention
 from .layer import MSAttention
 
 # %% auto #0
-__all__ = ['CPU_CONFIG', 'GPU_CONFIG', 'IMPLS', 'COLUMNS', 'Timing', 'time_fn', 'MHALayer', 'SDPALayer', 'make_layer',
-           'dense_bytes', 'bench_layer', 'sweep', 'data_path', 'save_rows', 'load_rows', 'fit_slope', 'crossover',
-           'ratio_table', 'plot_times', 'plot_speedup', 'plot_memory', 'local_core_flops', 'matmul_tflops', 'main']
+__all__ = ['CPU_CONFIG', 'GPU_CONFIG', 'IMPLS', 'COLUMNS', 'CPU_SWEEP_NS', 'Timing', 'time_fn', 'MHALayer', 'SDPALayer',
+           'make_layer', 'dense_bytes', 'bench_layer', 'sweep', 'data_path', 'save_rows', 'load_rows', 'fit_slope',
+           'crossover', 'ratio_table', 'plot_times', 'plot_speedup', 'plot_memory', 'local_core_flops', 'matmul_tflops',
+           'mixed_lengths', 'cpu_sweep', 'main']
 
 # %% ../nbs/10_timing.ipynb #bf7aef93
 class Timing(NamedTuple):
@@ -198,13 +200,10 @@ def sweep(
 # %% ../nbs/10_timing.ipynb #ed7640ba
 def data_path(
     name:str, # file name, e.g. 'bench_gpu.csv'
-)->Path: # where the course keeps it: the repository's data/ folder
-    "Path of a file in the repository's data/ folder (next to the package, else ./data or ../data from the working directory)."
-    import msa_nb
-    repo = Path(msa_nb.__file__).resolve().parents[1] / 'data'            # msa_nb/__init__.py -> <repo>/data
-    for base in (repo, Path.cwd() / 'data', Path.cwd().parent / 'data'):
-        if base.is_dir(): return base / name
-    return repo / name
+)->Path: # where the course keeps it (read it; regenerate it only with the command in `msa_nb.core.STORED`)
+    "Path of a stored result (`msa_nb.core.stored_path`: package data or the repository's data/); where it would be if absent."
+    try: return stored_path(name)
+    except FileNotFoundError: return stored_dirs()[-1] / name
 
 def save_rows(
     rows:list, # tidy rows (dicts)
@@ -375,40 +374,143 @@ def matmul_tflops(
     a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=g) for _ in range(2))  # (n, n) each, random: not zeros
     return 2 * n**3 / time_fn(torch.matmul, a, b, warmup=3, reps=reps, device=device).median_ms / 1e9
 
+# %% ../nbs/10_timing.ipynb #27eb0955
+import json, random
+from .flex import flex_graph_count
+
+def mixed_lengths(
+    impl:str='msa_flex', # one of IMPLS
+    n_lengths:int=32, # distinct random lengths, each met once
+    lo:int=1000, # shortest length
+    hi:int=65536, # longest length
+    cfg:dict=GPU_CONFIG, # B, d_model, heads, W, K, dtype
+    device:str|torch.device='cuda', # where to run
+    backward:bool=True, # forward + backward (training mode) instead of forward only
+    seed:int=0, # for the lengths, the weights and the inputs
+)->dict: # totals, compiled graphs and one row per length
+    "Time a variable-length workload: `n_lengths` distinct random lengths in [lo, hi], each met once; total time, memory per token, new graphs."
+    if impl not in IMPLS: raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    check_int('n_lengths', n_lengths); check_int('lo', lo); check_int('hi', hi, lo)
+    if hi - lo + 1 < n_lengths + 2: raise ValueError(f"[lo, hi] = [{lo}, {hi}] holds fewer than n_lengths + 2 = {n_lengths + 2} lengths")
+    device, rng = torch.device(device), random.Random(seed)
+    ns = rng.sample(range(lo, hi + 1), n_lengths + 2)                     # two warm-up lengths, then the timed ones
+    torch.manual_seed(seed)
+    m = make_layer(impl, cfg, device).train(backward)
+    params, dt = [p for p in m.parameters() if p.requires_grad], getattr(torch, cfg['dtype'])
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
+    def step(n):
+        x = torch.randn(cfg['B'], n, cfg['d_model'], device=device, dtype=dt, requires_grad=backward)  # (B, N, d_model)
+        if backward: torch.autograd.grad(m(x), [x] + params, torch.randn_like(x))
+        else:
+            with torch.no_grad(): m(x)
+    for n in ns[:2]: step(n)
+    sync(); graphs0, rows = flex_graph_count(), []
+    for n in ns[2:]:
+        if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
+        t0 = time.perf_counter(); step(n); sync(); ms = (time.perf_counter() - t0) * 1e3
+        extra = torch.cuda.max_memory_allocated(device) - base if device.type == 'cuda' else float('nan')
+        rows.append(dict(N=n, ms=ms, extra_mib=extra / 2**20, bytes_per_token=extra / (cfg['B'] * n)))
+    total = sum(r['ms'] for r in rows)
+    return dict(device=_device_name(device), torch=torch.__version__, impl=impl, mode='fwd+bwd' if backward else 'fwd',
+                cfg=cfg, lo=lo, hi=hi, n_lengths=n_lengths, total_ms=total,
+                tokens_per_s=cfg['B'] * sum(r['N'] for r in rows) / total * 1e3,
+                max_bytes_per_token=max(r['bytes_per_token'] for r in rows), new_graphs=flex_graph_count() - graphs0,
+                date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), rows=rows)
+
 # %% ../nbs/10_timing.ipynb #61e8398f
+CPU_SWEEP_NS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)  # lengths of the stored CPU table
+
+def cpu_sweep(
+    ns=CPU_SWEEP_NS, # sequence lengths
+    rounds:int=3, # full sweeps; per (layer, N) the round with the lowest median is kept (a shared machine is noisy)
+    threads:int=2, # torch CPU threads
+    impls=('mha', 'sdpa', 'banded', 'msa'), # layers
+    verbose:bool=False, # print each row as it is measured
+)->list: # tidy rows, with the extra peak memory of mha, sdpa and msa for N >= 1024
+    "The sweep behind data/bench_cpu.csv: `rounds` sweeps of CPU_CONFIG, the best round per (layer, N), then peak memory."
+    check_int('rounds', rounds); check_int('threads', threads)
+    torch.set_num_threads(threads)
+    best = {}
+    for _ in range(rounds):
+        for r in sweep(impls, ns, CPU_CONFIG, 'cpu', warmup=2, reps=5, max_gib=10, max_ms=3000, verbose=verbose):
+            key = (r['impl'], r['N'], r['mode'])
+            if key not in best or r['median_ms'] < best[key]['median_ms'] or best[key]['median_ms'] != best[key]['median_ms']: best[key] = r
+    rows = list(best.values())
+    for r in rows:                                                                    # peak memory: one call each, in a child
+        if r['median_ms'] == r['median_ms'] and r['impl'] in ('mha', 'sdpa', 'msa') and r['N'] >= 1024:
+            r['peak_mib'] = bench_layer(r['impl'], r['N'], CPU_CONFIG, warmup=0, reps=1, memory=True, max_gib=10)['peak_mib']
+    return rows
+
+def _lengths(s:str)->list:
+    try: ns = [int(x) for x in s.split(',') if x.strip()]
+    except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {s!r}") from None
+    if not ns or min(ns) < 1: raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {s!r}")
+    return ns
+
+def _impl_names(s:str)->list:
+    names = [x.strip() for x in s.split(',') if x.strip()]
+    bad = [x for x in names if x not in IMPLS]
+    if bad or not names: raise argparse.ArgumentTypeError(f"unknown layer(s) {bad or s!r}; choose from {','.join(IMPLS)}")
+    return names
+
+def _range(s:str)->tuple:
+    try: lo, hi = (int(x) for x in s.split(','))
+    except ValueError: raise argparse.ArgumentTypeError(f"expected LO,HI (two integers), got {s!r}") from None
+    if not 1 <= lo <= hi: raise argparse.ArgumentTypeError(f"expected 1 <= LO <= HI, got {s!r}")
+    return lo, hi
+
 def main(argv=None)->int:
     "Command line: python -m msa_nb.bench --device cpu|cuda --n 512,2048,8192 [--backward] [--out FILE]; returns the exit code."
     p = argparse.ArgumentParser(prog='python -m msa_nb.bench', description='Time dense attention layers against MSA over sequence lengths.')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='where to run (default cpu)')
-    p.add_argument('--n', default='512,2048,8192', help='comma-separated sequence lengths')
+    p.add_argument('--n', type=_lengths, default=[512, 2048, 8192], help='comma-separated sequence lengths (512,2048,8192)')
     p.add_argument('--backward', action='store_true', help='also time forward + backward')
-    p.add_argument('--out', default=None, help='write the rows to this CSV file')
-    p.add_argument('--impls', default=None, help=f'comma-separated layers from {",".join(IMPLS)} '
+    p.add_argument('--out', type=arg_out_file, default=None, help='write the rows to this CSV file (its folder must exist)')
+    p.add_argument('--impls', type=_impl_names, default=None, help=f'comma-separated layers from {",".join(IMPLS)} '
                    '(default: mha,sdpa,msa on cpu; sdpa,msa,msa_flex on cuda)')
-    p.add_argument('--reps', type=int, default=7, help='timed calls per measurement (median reported)')
-    p.add_argument('--warmup', type=int, default=2, help='untimed calls first')
-    p.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
+    p.add_argument('--reps', type=arg_int(1), default=7, help='timed calls per measurement (median reported)')
+    p.add_argument('--warmup', type=arg_int(0), default=2, help='untimed calls first')
+    p.add_argument('--threads', type=arg_int(1), default=None, help='CPU threads (default: torch default; 2 with --sweep)')
     p.add_argument('--memory', action='store_true', help='also measure extra peak memory')
-    a = p.parse_args(argv)
+    p.add_argument('--sweep', action='store_true', help="chapter 10's full CPU sweep (3 rounds, N = 128..65536, peak memory): "
+                   'the command behind data/bench_cpu.csv (cpu only; --n, --impls, --reps, --warmup are not used)')
+    p.add_argument('--lengths-mixed', type=arg_int(1), default=None, metavar='K', help='instead of a sweep: time K distinct '
+                   'random lengths, each met once, forward + backward (a variable-length workload, `mixed_lengths`)')
+    p.add_argument('--range', type=_range, default=(1000, 65536), help='LO,HI: where --lengths-mixed draws its lengths (1000,65536)')
+    a = p.parse_args(argv)                                                            # usage + message + exit 2 on bad input
     if a.device == 'cuda' and not torch.cuda.is_available():
-        print('error: --device cuda was asked for, but this torch sees no CUDA device '
-              f'(torch {torch.__version__}, torch.cuda.is_available() is False); run with --device cpu', file=sys.stderr)
-        return 2
-    try: ns = [int(s) for s in a.n.split(',') if s.strip()]
-    except ValueError: print(f'error: --n must be comma-separated integers, got {a.n!r}', file=sys.stderr); return 2
-    impls = a.impls.split(',') if a.impls else (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex'])
-    bad = [i for i in impls if i not in IMPLS]
-    if bad or not ns or min(ns) < 1: print(f'error: unknown layers {bad} (choose from {IMPLS}) or bad lengths {ns}', file=sys.stderr); return 2
-    try: check_int('--reps', a.reps); check_int('--warmup', a.warmup, 0); a.threads is None or check_int('--threads', a.threads)
-    except ValueError as e: print(f'error: {e}', file=sys.stderr); return 2
-    if a.threads: torch.set_num_threads(a.threads)
-    cfg = CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG
-    rows = sweep(impls, ns, cfg, a.device, a.backward, a.warmup, a.reps, a.memory, verbose=False)
+        p.error(f'argument --device: cuda was asked for, but this torch ({torch.__version__}) sees no CUDA device; run with --device cpu')
+    if a.sweep and a.device != 'cpu': p.error('argument --sweep: the stored sweep is a CPU sweep; use --device cpu')
+    if a.lengths_mixed:
+        lo, hi = a.range
+        if hi - lo + 1 < a.lengths_mixed + 2: p.error(f'argument --range: {lo},{hi} holds fewer than --lengths-mixed + 2 = {a.lengths_mixed + 2} lengths')
+        if a.threads: torch.set_num_threads(a.threads)
+        return _main_mixed(a, a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex']),
+                           CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG)
+    if a.sweep:
+        rows, cfg, impls, a.backward = cpu_sweep(threads=a.threads or 2, verbose=True), CPU_CONFIG, ['mha', 'sdpa', 'banded', 'msa'], False
+    else:
+        if a.threads: torch.set_num_threads(a.threads)
+        cfg = CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG
+        impls = a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex'])
+        rows = sweep(impls, a.n, cfg, a.device, a.backward, a.warmup, a.reps, a.memory, verbose=False)
     print(f"{_device_name(torch.device(a.device))}, torch {torch.__version__}, {torch.get_num_threads()} threads, {cfg}")
     base = 'mha' if 'mha' in impls else impls[0]
     target = 'msa_flex' if 'msa_flex' in impls else ('msa' if 'msa' in impls else impls[-1])
     for mode in (('fwd', 'fwd+bwd') if a.backward else ('fwd',)): print(ratio_table(rows, base, target, mode))
     if a.out: print(f'rows written to {save_rows(rows, a.out)}')
+    return 0
+
+def _main_mixed(a, impls, cfg)->int:
+    "--lengths-mixed (arguments already checked): run `mixed_lengths` for each layer, print, store JSON."
+    lo, hi = a.range
+    res = [mixed_lengths(i, a.lengths_mixed, lo, hi, cfg, a.device) for i in impls]
+    print(f"{_device_name(torch.device(a.device))}, torch {torch.__version__}, {torch.get_num_threads()} threads, {cfg}")
+    for r in res:
+        print(f"{r['impl']:18s} {r['mode']}: {r['n_lengths']} lengths in [{lo}, {hi}]: total {r['total_ms']:9.1f} ms, "
+              f"{r['tokens_per_s']:10.4g} tokens/s, worst extra peak {r['max_bytes_per_token'] / 2**10:7.1f} KiB/token, "
+              f"graphs compiled while timing: {r['new_graphs']}")
+    if a.out: a.out.write_text(json.dumps(res, indent=1) + '\n'); print(f'results written to {a.out}')
     return 0
 
 if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())

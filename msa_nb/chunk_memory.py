@@ -9,11 +9,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from .attention import attention, check_int, check_qkv, check_key_padding_mask
+import torch.nn as nn
+from .attention import attention, check_int, check_qkv, check_key_padding_mask, check_layer_input
+from .layer import MEMORY_BRANCHES
 
 # %% auto #0
-__all__ = ['Pooled', 'n_chunks', 'pool_chunks', 'readable_chunks', 'compressed_attention', 'compressed_reference',
-           'compressed_score_count']
+__all__ = ['Pooled', 'n_chunks', 'pool_chunks', 'readable_chunks', 'fused_attention', 'compressed_attention',
+           'compressed_reference', 'compressed_score_count', 'BranchGate', 'ChunkMemory', 'build_chunk_memory']
 
 # %% ../nbs/12_chunk_memory.ipynb #7eaee6e7
 class Pooled(NamedTuple):
@@ -63,7 +65,21 @@ def readable_chunks(
     ends = (torch.arange(C, device=device) * chunk + chunk - 1).clamp(max=n - 1)  # (C,) last position of each chunk
     return ends[None, :] <= torch.arange(n, device=device)[:, None]            # (N, C)
 
-# %% ../nbs/12_chunk_memory.ipynb #fc0127be
+# %% ../nbs/12_chunk_memory.ipynb #293620e1
+def fused_attention(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, M, D)
+    v:torch.Tensor, # values (B, H, M, D)
+    allowed:torch.Tensor, # bool allowed-mask broadcastable to (B, H, N, M)
+)->torch.Tensor: # (B, H, N, D), exactly 0 on rows with no allowed key
+    "`attention(q, k, v, allowed)` through PyTorch's fused kernel (no weights kept); empty rows give 0 on every backend."
+    check_qkv(q, k, v, same_length=False)
+    if allowed.dtype != torch.bool: raise TypeError(f"allowed must be a bool mask, got {allowed.dtype}")
+    row_ok = allowed.any(-1, keepdim=True)                              # (..., N, 1) does the row see any key?
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed | ~row_ok)  # (B, H, N, D) empty rows: defined, then dropped
+    return o.masked_fill(~row_ok, 0.)                                   # (B, H, N, D)
+
+# %% ../nbs/12_chunk_memory.ipynb #c75390fe
 def compressed_attention(
     q:torch.Tensor, # queries (B, H, N, D)
     k:torch.Tensor, # keys (B, H, N, D)
@@ -78,9 +94,10 @@ def compressed_attention(
     pooled = pool_chunks(k, v, chunk, key_padding_mask)                 # (B, H, C, D) x 2, (B, C)
     allowed = pooled.valid[:, None, None, :]                            # (B, 1, 1, C) never an empty chunk
     if causal: allowed = allowed & readable_chunks(q.shape[2], chunk, q.device)  # (B, 1, N, C)
-    return attention(q, pooled.k, pooled.v, allowed, return_weights=return_weights)  # (B, H, N, D) [, (B, H, N, C)]
+    if return_weights: return attention(q, pooled.k, pooled.v, allowed, return_weights=True)  # (B, H, N, D), (B, H, N, C)
+    return fused_attention(q, pooled.k, pooled.v, allowed)             # (B, H, N, D)
 
-# %% ../nbs/12_chunk_memory.ipynb #a35069e9
+# %% ../nbs/12_chunk_memory.ipynb #05ee9187
 def compressed_reference(
     q:torch.Tensor, # queries (B, H, N, D)
     k:torch.Tensor, # keys (B, H, N, D)
@@ -105,10 +122,90 @@ def compressed_reference(
             for t in range(N): mask[b, 0, t, c] = (not causal) or max(span) <= t
     return attention(q, kc, vc, mask, return_weights=True)              # (B, H, N, D), (B, H, N, C)
 
-# %% ../nbs/12_chunk_memory.ipynb #8f377aac
+# %% ../nbs/12_chunk_memory.ipynb #529720e4
 def compressed_score_count(
     n:int, # sequence length N
     chunk:int, # chunk size P
 )->int: # query-chunk scores per head
     "Scores one head of the compressed branch computes: N ceil(N / P) (dense attention: N^2)."
     return n * n_chunks(n, chunk)
+
+# %% ../nbs/12_chunk_memory.ipynb #14a5e730
+class BranchGate(nn.Module):
+    "NSA-style gate: one sigmoid per branch, per token (or per token and head), g (B, N, R, 1|H); forced modes for ablations."
+    def __init__(self,
+                 d_model:int, # model width (the gate reads the layer input x)
+                 n_heads:int, # number of heads; must divide d_model
+                 branches:tuple=('local', 'compressed'), # branch names, local first
+                 per_head:bool=False, # one value per head instead of one per token
+                 mode:str='learned', # 'learned', 'memory' (local off), or a branch name (that branch alone)
+                 init_std:float=0.02): # std of the normal init of the weights (biases start at 0: every g near 0.5)
+        super().__init__()
+        check_int('d_model', d_model); check_int('n_heads', n_heads)
+        if d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        self.d_model, self.n_heads, self.branches, self.per_head = d_model, n_heads, tuple(branches), per_head
+        self.modes = ('learned', 'memory') + self.branches
+        self.mode = mode
+        self.proj = nn.Linear(d_model, len(self.branches) * (n_heads if per_head else 1))
+        nn.init.normal_(self.proj.weight, 0., init_std); nn.init.zeros_(self.proj.bias)
+
+    @property
+    def mode(self)->str: return self._mode
+    @mode.setter
+    def mode(self, m:str):
+        if m not in self.modes: raise ValueError(f"mode must be one of {self.modes}, got {m!r}")
+        self._mode = m
+
+    def extra_repr(self): return f"branches={self.branches}, per_head={self.per_head}, mode={self.mode!r}"
+
+    def forward(self,
+                x:torch.Tensor): # (B, N, d_model) the layer input
+        "Gate values (B, N, R, 1|H) in [0, 1]; exactly 0/1 where a mode forces them."
+        check_layer_input(x, self.d_model)
+        R = len(self.branches)
+        if self.mode in self.branches:                                    # one branch alone, no gradient
+            g = x.new_zeros(*x.shape[:2], R, self.n_heads if self.per_head else 1)  # (B, N, R, 1|H)
+            g[:, :, self.branches.index(self.mode)] = 1.
+            return g
+        g = rearrange(torch.sigmoid(self.proj(x)), 'b n (r h) -> b n r h', r=R)  # (B, N, R, 1|H)
+        if self.mode == 'memory': g = g * (torch.arange(R, device=x.device) > 0)[:, None].to(g.dtype)  # local off
+        return g
+
+    def mix(self,
+            outs:list, # R tensors (B, H, N, D), one per branch, in the order of `branches`
+            g:torch.Tensor): # (B, N, R, 1|H) from `forward`
+        "sum_r g_r * out_r -> (B, H, N, D)."
+        if len(outs) != len(self.branches): raise ValueError(f"expected {len(self.branches)} branch outputs {self.branches}, got {len(outs)}")
+        gr = rearrange(g, 'b n r h -> r b h n 1')                           # (R, B, 1|H, N, 1)
+        return sum(gi * o for gi, o in zip(gr, outs))                       # (B, H, N, D)
+
+# %% ../nbs/12_chunk_memory.ipynb #c81fe185
+class ChunkMemory(nn.Module):
+    "memory='chunks': local + compressed branches, mixed by a `BranchGate` (the layer owns the gate)."
+    def __init__(self,
+                 chunk:int, # chunk size P
+                 causal:bool=False): # read only finished chunks
+        super().__init__()
+        self.chunk, self.causal = check_int('chunk', chunk), causal
+        self.mix = None                                                      # set by the builder: the layer's gate.mix
+
+    def extra_repr(self): return f"chunk={self.chunk}, causal={self.causal}"
+
+    def forward(self, q, k, v, # (B, H, N, Dh) each, un-rotated
+                ql, kl, # (B, H, N, Dh) each, rotated (unused here)
+                loc:torch.Tensor, # (B, H, N, Dh) local branch output
+                g:torch.Tensor, # (B, N, 2, 1|H) gate values
+                key_padding_mask=None, # (B, N) bool, True = padding
+                return_weights:bool=False): # also report the compressed weights
+        "-> o (B, H, N, Dh), {'compressed': (B, H, N, C) or None}."
+        cmp = compressed_attention(q, k, v, self.chunk, self.causal, key_padding_mask, return_weights)  # (B, H, N, Dh) [, (B, H, N, C)]
+        cmp, w = cmp if return_weights else (cmp, None)
+        return self.mix([loc, cmp], g), {'compressed': w}                   # (B, H, N, Dh)
+
+def build_chunk_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std)->tuple: # (ChunkMemory, BranchGate)
+    "Builder registered as MEMORY_BRANCHES['chunks']."
+    gate = BranchGate(d_model, n_heads, ('local', 'compressed'), per_head_gate, gate_mode, init_std)
+    mem = ChunkMemory(chunk, causal); mem.mix = gate.mix
+    return mem, gate
+
+MEMORY_BRANCHES['chunks'] = build_chunk_memory

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import torch
 import torch.nn.functional as F
+from .core import check_dense_weights
 from .attention import masked_softmax, check_qkv, check_key_padding_mask
 from .banded import check_window
 
@@ -43,6 +44,16 @@ def _dense_from_chunks(w:torch.Tensor, n:int, n_blocks:int)->torch.Tensor:
 
 MIN_BLOCK = 32  # the fast path groups ceil(MIN_BLOCK / W) chunks per query block: tiny blocks waste the fused kernel
 
+def _fused_allowed(N:int, W:int, causal:bool, device=None)->torch.Tensor:
+    "Mask (C, Q, span) of the fast path: the band AND the key exists; padded tail queries (i >= N) may see every key, so no row is empty."
+    Q = W * math.ceil(MIN_BLOCK / W)                                      # query block: m whole chunks
+    C = max(1, math.ceil(N / Q)); span = Q + (W if causal else 2 * W)     # blocks; keys [start - W, start + Q (+ W))
+    i = torch.arange(C * Q, device=device).view(C, Q, 1)                  # (C, Q, 1) query position
+    j = (torch.arange(C, device=device) * Q - W).view(C, 1, 1) + torch.arange(span, device=device)  # (C, 1, span) key position
+    d = i - j                                                             # (C, Q, span) i - j
+    band = ((d >= 0) & (d <= W) if causal else d.abs() <= W) & (j >= 0) & (j < N)  # (C, Q, span) band AND the key exists
+    return band | (i >= N)                                                # (C, Q, span): tail rows are dropped after SDPA
+
 def _chunked_fused(q, k, v, W:int, causal:bool)->torch.Tensor:
     "No padding, no weights: blocks of m*W queries against overlapping key windows (views), one fused SDPA call with a per-block mask."
     B, H, N, D = q.shape
@@ -52,10 +63,7 @@ def _chunked_fused(q, k, v, W:int, causal:bool)->torch.Tensor:
     qc = F.pad(q, (0, 0, 0, tail)).reshape(B * H, C, Q, D)                # (B*H, C, Q, D)
     kc, vc = (F.pad(t, (0, 0, W, tail + W)).unfold(2, Q + 2 * W, Q)[:, :, :, :, :span].transpose(-1, -2)
               .reshape(B * H, C, span, D) for t in (k, v))               # (B*H, C, span, D) each: views, no copies
-    i = torch.arange(C * Q, device=q.device).view(C, Q, 1)                # (C, Q, 1) query position
-    j = (torch.arange(C, device=q.device) * Q - W).view(C, 1, 1) + torch.arange(span, device=q.device)  # (C, 1, span) key position
-    d = i - j                                                             # (C, Q, span) i - j
-    allowed = ((d >= 0) & (d <= W) if causal else d.abs() <= W) & (j >= 0) & (j < N)  # (C, Q, span) band AND the key exists
+    allowed = _fused_allowed(N, W, causal, q.device)                      # (C, Q, span), no empty row
     out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=allowed[None])  # (B*H, C, Q, D); 4-D mask: fused CPU kernel
     return out.reshape(B, H, C * Q, D)[:, :, :N]                          # (B, H, N, D)
 
@@ -66,12 +74,13 @@ def chunked_attention(
     window:int, # one-sided window W, also the chunk width
     causal:bool=False, # only look left: 0 <= i - j <= W
     key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding keys
-    return_weights:bool=False, # also return the dense (B, H, N, N) weights, reconstructed from the chunks
+    return_weights:bool=False, # also return the dense (B, H, N, N) weights, reconstructed from the chunks (refused above `MAX_DENSE_WEIGHTS` elements)
 ):
     "Sliding-window attention in O(N W): chunks of W queries against their [prev | cur | next] keys. Equals `banded_attention`."
     check_qkv(q, k, v); check_window(window)
     B, H, N, D = q.shape
     check_key_padding_mask(key_padding_mask, B, N)
+    if return_weights: check_dense_weights((B, H, N, N), 'chunked_attention(return_weights=True)')
     W, nb = window, (2 if causal else 3)
     C = max(1, math.ceil(N / W)); tail = C * W - N                       # chunks, and padding at the end
     if key_padding_mask is None and not return_weights: return _chunked_fused(q, k, v, W, causal)

@@ -6,8 +6,9 @@
 from __future__ import annotations
 import functools, math, warnings
 import torch
+import torch._dynamo
 import torch.nn.functional as F
-from .attention import check_qkv, check_key_padding_mask
+from .attention import check_qkv, check_key_padding_mask, check_int
 from .banded import check_window
 from .chunked import chunked_attention
 try:
@@ -16,20 +17,23 @@ except ImportError:                                                       # torc
     flex_attention, BlockMask = None, None
 
 # %% auto #0
-__all__ = ['BACKENDS', 'band_mask_mod', 'band_block_mask', 'flex_local_attention', 'flex_available', 'local_attention']
+__all__ = ['RECOMPILE_LIMIT', 'BACKENDS', 'band_mask_mod', 'band_block_mask', 'FlexFallbackError', 'compiled_flex',
+           'flex_graph_count', 'pad_to', 'divisible', 'fused_flex', 'flex_local_attention', 'flex_available',
+           'local_attention']
 
 # %% ../nbs/03b_flex.ipynb #bd43a4df
 def band_mask_mod(
-    window:int, # one-sided window W
+    window:int|torch.Tensor, # one-sided window W (a 0-d tensor keeps its value out of the compiled kernel's guards)
     causal:bool=False, # 0 <= i - j <= W instead of |i - j| <= W
     key_padding_mask:torch.Tensor|None=None, # (B, N') bool, True = padding; N' may exceed N (padded to whole tiles)
-    n:int|None=None, # true sequence length: keys at or beyond it are never allowed
+    n:int|torch.Tensor|None=None, # true sequence length: keys at or beyond it are never allowed
 ):
     "FlexAttention mask_mod(b, h, q_idx, kv_idx) -> bool for the sliding window (and key padding), same rule as `band_mask`."
     real = None if key_padding_mask is None else ~key_padding_mask       # (B, N') True = real key
+    lo = window * 0 if causal else -window                                # smallest allowed i - j (same type as window)
     def mask_mod(b, h, q_idx, kv_idx):
         d = q_idx - kv_idx                                                # i - j
-        ok = ((d >= 0) & (d <= window)) if causal else ((d <= window) & (d >= -window))
+        ok = (d >= lo) & (d <= window)                                    # one rule for both: causal only moves lo
         if n is not None: ok = ok & (kv_idx < n)
         if real is not None: ok = ok & real[b, kv_idx]
         return ok
@@ -62,11 +66,17 @@ def _band_tiles(n:int, window:int, causal:bool, block_size:int, device, all_part
     part = touched & ~full                                                # (T, S)
     return (*_compact(part, kb, T), *((None, None) if all_partial else _compact(full, kb, T)))
 
+def _scalars(window:int, n:int, device):
+    "W and N as 0-d int tensors on `device`: the compiled kernel reads them, so new values never trigger a recompile."
+    return torch.tensor(window, device=device), torch.tensor(n, device=device)
+
 @functools.lru_cache(maxsize=64)
-def _cached_band_block_mask(n, window, causal, device, block_size):
+def _cached_band_block_mask(n, window, causal, device, block_size, pad_to_tiles):
     pn, pi, fn, fi = _band_tiles(n, window, causal, block_size, device, all_partial=False)
+    w, nt = _scalars(window, n, device)
+    L = -(-n // block_size) * block_size if pad_to_tiles else n          # the length the kernel will see
     return BlockMask.from_kv_blocks(pn, pi, fn, fi, BLOCK_SIZE=block_size,
-                                    mask_mod=band_mask_mod(window, causal, n=n), seq_lengths=(n, n))
+                                    mask_mod=band_mask_mod(w, causal, n=nt), seq_lengths=(L, L))
 
 def band_block_mask(
     n:int, # sequence length N (queries = keys)
@@ -75,17 +85,24 @@ def band_block_mask(
     device=None, # where the kernel runs
     block_size:int=128, # tile size (FlexAttention's default is 128)
     key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True = padding: every touched tile becomes partial
+    pad_to_tiles:bool=False, # for q, k, v zero-padded to whole tiles: shape (1, 1, N', N'), N' = ceil(N / tile) tile
 )->BlockMask: # a FlexAttention BlockMask of shape (1, 1, N, N) (broadcast over batch and heads)
     "Sliding-window BlockMask built from tile arithmetic, never an N x N tensor; cached per (N, W, causal, device, tile) without padding."
     if BlockMask is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}")
-    check_window(window)
+    check_int('n', n); check_window(window); check_int('block_size', block_size)
     device = torch.device('cpu' if device is None else device)
-    if key_padding_mask is None: return _cached_band_block_mask(n, window, causal, device, block_size)
+    if key_padding_mask is None: return _cached_band_block_mask(n, window, causal, device, block_size, pad_to_tiles)
+    B = key_padding_mask.shape[0] if isinstance(key_padding_mask, torch.Tensor) and key_padding_mask.ndim == 2 else None
+    check_key_padding_mask(key_padding_mask, B, n)
+    if key_padding_mask.device.type != device.type:
+        raise ValueError(f"key_padding_mask is on {key_padding_mask.device}, the kernel runs on {device}: move it there")
     T = -(-n // block_size)
     pad = F.pad(key_padding_mask, (0, T * block_size - n), value=True)    # (B, T*bs) tail counts as padding
     pn, pi, _, _ = _band_tiles(n, window, causal, block_size, device, all_partial=True)
+    w, nt = _scalars(window, n, device)
+    L = T * block_size if pad_to_tiles else n
     return BlockMask.from_kv_blocks(pn, pi, BLOCK_SIZE=block_size,
-                                    mask_mod=band_mask_mod(window, causal, pad, n=n), seq_lengths=(n, n))
+                                    mask_mod=band_mask_mod(w, causal, pad, n=nt), seq_lengths=(L, L))
 
 # %% ../nbs/03b_flex.ipynb #a24e4bb7
 def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->torch.Tensor:
@@ -96,12 +113,74 @@ def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->tor
     lo, hi = (i - window).clamp(min=0), (i + (0 if causal else window)).clamp(max=N - 1) + 1   # (N,) each
     return (cs[:, hi] - cs[:, lo]) > 0                                    # (B, N)
 
+RECOMPILE_LIMIT = 32          # compiled variants the fused kernel may hold (dtype x causal x padding x grad x ...)
+
+class FlexFallbackError(RuntimeError):
+    "The compiled FlexAttention kernel cannot serve this call; torch would otherwise run its unfused N x N reference path."
+
 _COMPILED = {}
-def _flex_fn(device:torch.device):
-    "compiled flex_attention on CUDA (built once), the plain one elsewhere or inside an outer torch.compile."
-    if device.type != 'cuda' or torch.compiler.is_compiling(): return flex_attention
-    if 'flex' not in _COMPILED: _COMPILED['flex'] = torch.compile(flex_attention, dynamic=False)
-    return _COMPILED['flex']
+def compiled_flex(
+    backend:str='inductor', # torch.compile backend ('inductor' generates the fused kernel; 'eager' only traces)
+):
+    "flex_attention under torch.compile, built once per backend: automatic dynamic shapes and fullgraph=True."
+    if backend not in _COMPILED:
+        _COMPILED[backend] = torch.compile(flex_attention, dynamic=None, fullgraph=True, backend=backend)
+    return _COMPILED[backend]
+
+def flex_graph_count()->int: # compiled graphs torch holds for flex_attention, all backends together
+    "How many graphs torch.compile holds for `flex_attention`: stays small however many lengths were seen."
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+    return len(_debug_get_cache_entry_list(flex_attention.__code__))
+
+def _dynamo_limit_keys():
+    "Names of the recompile-limit settings in this torch (renamed in 2.6: cache_size_limit -> recompile_limit)."
+    cfg = torch._dynamo.config
+    new = hasattr(cfg, 'recompile_limit')
+    return ('recompile_limit', 'fail_on_recompile_limit_hit') if new else ('cache_size_limit', 'fail_on_cache_limit_hit')
+
+def pad_to(
+    t:torch.Tensor, # (B, H, N, D)
+    length:int, # L >= N
+)->torch.Tensor: # (B, H, L, D), zeros after row N (t itself when L == N)
+    "Zero-pad the sequence axis to `length` rows (a no-op when it is already that long)."
+    return t if t.shape[2] == length else F.pad(t, (0, 0, 0, length - t.shape[2]))
+
+def divisible(
+    kernel_options:dict|None, # the caller's kernel options (its own IS_DIVISIBLE wins)
+    block_size:int=128, # the tile the lengths were padded to; the kernel's tiles divide 128
+)->dict: # the options, with IS_DIVISIBLE=True when block_size is a multiple of 128
+    "Tell the kernel every length is a whole number of its tiles (we padded to make it so): no bounds checks on loads."
+    return {**({'IS_DIVISIBLE': True} if block_size % 128 == 0 else {}), **(kernel_options or {})}
+
+_LIMIT_HIT = getattr(torch._dynamo.exc, 'FailOnRecompileLimitHit', None) or getattr(torch._dynamo.exc, 'FailOnCacheLimitHit')
+
+def fused_flex(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, N, D)
+    v:torch.Tensor, # values (B, H, N, D)
+    block_mask:BlockMask, # from `band_block_mask`
+    kernel_options:dict|None=None, # passed to flex_attention
+    backend:str='inductor', # torch.compile backend (tests on CPU use 'eager')
+)->torch.Tensor: # (B, H, N, D)
+    "The compiled flex_attention, or a `FlexFallbackError` naming the cause: never a silent unfused N x N call."
+    B, H, N, D = q.shape
+    gib = B * H * N * k.shape[2] * 4 / 2**30                              # float32 scores the unfused path would build
+    why = None
+    if torch._dynamo.config.disable: why = 'torch.compile is disabled (TORCHDYNAMO_DISABLE or torch._dynamo.config.disable)'
+    elif not torch._dynamo.is_dynamo_supported(): why = f'torch.compile is not supported on this Python/torch ({torch.__version__})'
+    if why: raise FlexFallbackError(f"{why}: flex_attention would run unfused and build {gib:.2f} GiB of scores "
+                                    f"for q {tuple(q.shape)}; use backend='chunked' instead")
+    lim, fail = _dynamo_limit_keys()
+    try:
+        with torch._dynamo.config.patch({lim: RECOMPILE_LIMIT, fail: True}):
+            return compiled_flex(backend)(q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D)
+    except _LIMIT_HIT as e:
+        raise FlexFallbackError(
+            f"the compiled FlexAttention kernel already holds {RECOMPILE_LIMIT} variants (msa_nb.flex.RECOMPILE_LIMIT) and "
+            f"this call (q {tuple(q.shape)} {q.dtype}, grad={torch.is_grad_enabled() and q.requires_grad}) needs another; "
+            f"torch would fall back to the unfused path and build {gib:.2f} GiB of scores. Lengths never cause this "
+            "(shapes are dynamic); many dtypes, head sizes or kernel_options do. Raise msa_nb.flex.RECOMPILE_LIMIT, or run "
+            "with TORCH_LOGS=recompiles to see what changes") from e
 
 def flex_local_attention(
     q:torch.Tensor, # queries (B, H, N, D)
@@ -117,16 +196,28 @@ def flex_local_attention(
     "Sliding-window attention through FlexAttention (fused and compiled on CUDA); same contract as `chunked_attention`."
     if return_weights: return chunked_attention(q, k, v, window, causal, key_padding_mask, return_weights=True)
     if flex_attention is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}; use backend='chunked'")
-    check_qkv(q, k, v); check_window(window)
+    check_qkv(q, k, v); check_window(window); check_int('block_size', block_size)
     B, H, N, D = q.shape
     check_key_padding_mask(key_padding_mask, B, N)
-    if q.device.type != 'cuda' and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+    if key_padding_mask is not None and key_padding_mask.device != q.device:
+        raise ValueError(f"key_padding_mask is on {key_padding_mask.device} but q is on {q.device}")
+    cuda = q.device.type == 'cuda'
+    if cuda and not _flex_suits(q):
+        raise ValueError(f"the fused kernel needs float16/bfloat16/float32 and a head size D that is a power of two >= 16, "
+                         f"got {q.dtype} and q {tuple(q.shape)}; use backend='chunked'")
+    if not cuda and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use backend='chunked' there, "
                            "or call under torch.no_grad()")
-    bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask)
-    if q.device.type == 'cuda':
-        out = _flex_fn(q.device)(q, k, v, block_mask=bm, kernel_options=kernel_options)  # (B, H, N, D)
+    if cuda:                                                              # whole tiles: the kernel skips bounds checks
+        L = -(-N // block_size) * block_size
+        qp, kp, vp = (pad_to(t, L) for t in (q, k, v))                    # (B, H, L, D) each, zeros past N
+        bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask, pad_to_tiles=True)
+        ko = divisible(kernel_options, block_size)
+        if torch.compiler.is_compiling(): out = flex_attention(qp, kp, vp, block_mask=bm, kernel_options=ko)  # outer compile fuses it
+        else: out = fused_flex(qp, kp, vp, bm, ko)                        # (B, H, L, D)
+        out = out[:, :, :N]                                               # (B, H, N, D) padded query rows dropped
     else:
+        bm = band_block_mask(N, window, causal, q.device, block_size, key_padding_mask)
         with warnings.catch_warnings():                                   # the unfused reference path warns; we know
             warnings.simplefilter('ignore')
             out = flex_attention(q.detach(), k.detach(), v.detach(), block_mask=bm)  # (B, H, N, D) no grad here (checked above)
@@ -146,6 +237,7 @@ def flex_available(
     return flex_attention is not None and torch.device(device).type == 'cuda' and torch.cuda.is_available()
 
 def _flex_suits(q:torch.Tensor)->bool:
+    "Can the fused kernel take q: a CUDA tensor of a supported dtype with a power-of-two head size >= 16?"
     D = q.shape[-1]
     return (flex_available(q.device) and q.dtype in (torch.float16, torch.bfloat16, torch.float32)
             and D >= 16 and D & (D - 1) == 0)
@@ -162,6 +254,7 @@ def local_attention(
 ):
     "Sliding-window attention through the best available path: fused FlexAttention on CUDA, `chunked_attention` elsewhere."
     if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == 'auto': backend = 'flex' if (not return_weights and isinstance(q, torch.Tensor) and _flex_suits(q)) else 'chunked'
+    check_qkv(q, k, v)
+    if backend == 'auto': backend = 'flex' if (not return_weights and _flex_suits(q)) else 'chunked'
     if backend == 'flex': return flex_local_attention(q, k, v, window, causal, key_padding_mask, return_weights)
     return chunked_attention(q, k, v, window, causal, key_padding_mask, return_weights)

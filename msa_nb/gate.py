@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import check_layer_input
+from .core import add_docments
+from .attention import check_int, check_layer_input
 
 # %% auto #0
 __all__ = ['gate_mix', 'Gate']
@@ -30,6 +31,7 @@ def gate_mix(
     return gh * local + (1 - gh) * memory                               # (B, H, N, D)
 
 # %% ../nbs/06_gate.ipynb #38617a06
+@add_docments
 class Gate(nn.Module):
     "Per-token (optionally per-head) sigmoid gate g = sigmoid(x W_g + b_g), with forced modes for ablations."
     modes = ('learned', 'local', 'memory')
@@ -40,6 +42,7 @@ class Gate(nn.Module):
                  mode:str='learned', # 'learned'; 'local' forces g = 1; 'memory' forces g = 0
                  init_std:float=0.02): # std of the normal init of W_g (the bias starts at 0, so g starts near 0.5)
         super().__init__()
+        check_int('d_model', d_model); check_int('n_heads', n_heads)
         if n_heads < 1 or d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         self.d_model, self.n_heads, self.per_head = d_model, n_heads, per_head
         self.mode = mode

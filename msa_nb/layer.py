@@ -9,6 +9,7 @@ from typing import NamedTuple, Callable
 import torch
 import torch.nn as nn
 from einops import rearrange
+from .core import add_docments, check_dense_weights, check_float
 from .attention import check_int, check_layer_input, check_key_padding_mask
 from .banded import check_window
 from .flex import local_attention
@@ -16,7 +17,7 @@ from .memory import MemoryBank
 from .gate import Gate
 
 # %% auto #0
-__all__ = ['apply_rope', 'MSAWeights', 'MSAttention', 'msa_score_count']
+__all__ = ['MEMORY_KINDS', 'MEMORY_BRANCHES', 'apply_rope', 'MSAWeights', 'memory_branch', 'MSAttention', 'msa_score_count']
 
 # %% ../nbs/07_layer.ipynb #7c3566f3
 def apply_rope(
@@ -25,6 +26,7 @@ def apply_rope(
     offset:int=0, # position of the first token
 )->torch.Tensor: # (B, H, N, Dh) rotated
     "Rotary position embedding: rotate channel pairs (first half, second half) of each head by angle position * base^(-m/(Dh/2))."
+    check_float('base', base, 0, lo_open=True)                                                 # base <= 0 or inf: NaN angles
     N, Dh = x.shape[-2], x.shape[-1]
     if Dh % 2: raise ValueError(f"rotary positions need an even head size, got Dh={Dh}")
     half = Dh // 2
@@ -36,11 +38,25 @@ def apply_rope(
 
 # %% ../nbs/07_layer.ipynb #26e185e0
 class MSAWeights(NamedTuple):
-    "What an MSA layer looked at: dense local weights (B, H, N, N), memory weights (B, H, N, K), gate (B, N, 1|H)."
+    "What an MSA layer looked at: dense local weights (B, H, N, N), memory weights (B, H, N, K), gate (B, N, 1|H); Part II adds compressed weights and selected chunks."
     local: torch.Tensor
     memory: torch.Tensor
     gate: torch.Tensor
+    compressed: torch.Tensor|None = None # (B, H, N, C) weights over pooled chunks (memory='chunks' or 'routed', chapter 12)
+    selected: torch.Tensor|None = None # (B, NB, k) chunks chosen by each query block (memory='routed', chapter 13)
 
+MEMORY_KINDS = ('bank', 'chunks', 'routed')
+MEMORY_BRANCHES = {}  # kind -> builder(**layer settings) -> (memory module, gate); filled by chapters 12 and 13
+
+def memory_branch(kind:str): # 'chunks' or 'routed'
+    "The builder of a Part II memory; imports the chapter that registers it on first use."
+    if kind not in MEMORY_BRANCHES:
+        import importlib
+        for m in ('msa_nb.chunk_memory', 'msa_nb.routing'): importlib.import_module(m)  # they register on import
+    if kind not in MEMORY_BRANCHES: raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {kind!r}")
+    return MEMORY_BRANCHES[kind]
+
+@add_docments
 class MSAttention(nn.Module):
     "Memory Sparse Attention: sliding-window local attention + a K-slot memory bank, mixed per token by a sigmoid gate."
     def __init__(self,
@@ -55,19 +71,28 @@ class MSAttention(nn.Module):
                  momentum:float=0.05, # EMA rate of the memory refresh
                  bias:bool=True, # biases in the projections
                  rope:bool=False, # rotary positions on the local path's queries and keys
-                 rope_base:float=10000., # RoPE frequency base
-                 local_attn:Callable|None=None): # local attention function with `chunked_attention`'s signature (default: `local_attention`, fused on CUDA)
+                 rope_base:float=10000., # RoPE frequency base (a finite number > 0)
+                 local_attn:Callable|None=None, # local attention function with `chunked_attention`'s signature (default: `local_attention`, fused on CUDA)
+                 memory:str='bank', # 'bank' (Part I's K slots), 'chunks' (+ compressed chunks, ch. 12) or 'routed' (+ top-k selected chunks, ch. 13)
+                 chunk:int=64, # chunk size P of the Part II memories
+                 top_k:int=4): # chunks selected per query block (memory='routed')
         super().__init__()
+        if memory not in MEMORY_KINDS: raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
         check_int('d_model', d_model); check_int('n_heads', n_heads)
         if d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         check_window(window)
-        if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_float('dropout', dropout, 0, 1, hi_open=True); check_float('rope_base', rope_base, 0, lo_open=True)
         if rope and (d_model // n_heads) % 2: raise ValueError(f"rope=True needs an even head size, got d_model/n_heads={d_model // n_heads}")
         self.d_model, self.n_heads, self.window, self.causal = d_model, n_heads, window, causal
         self.rope, self.rope_base = rope, rope_base
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
-        self.memory = MemoryBank(d_model, n_heads, n_slots, momentum=momentum, bias=bias)
-        self.gate = Gate(d_model, n_heads, per_head=per_head_gate, mode=gate_mode, init_std=0.2 / math.sqrt(d_model))
+        self.memory_kind = memory
+        if memory == 'bank':
+            self.memory = MemoryBank(d_model, n_heads, n_slots, momentum=momentum, bias=bias)
+            self.gate = Gate(d_model, n_heads, per_head=per_head_gate, mode=gate_mode, init_std=0.2 / math.sqrt(d_model))
+        else:  # Part II: a memory built from the sequence's own keys and values, with a gate over all its branches
+            self.memory, self.gate = memory_branch(memory)(d_model=d_model, n_heads=n_heads, chunk=chunk, top_k=top_k, causal=causal,
+                                                           per_head_gate=per_head_gate, gate_mode=gate_mode, init_std=0.2 / math.sqrt(d_model))
         self.out = nn.Linear(d_model, d_model, bias=bias)
         self.drop = nn.Dropout(dropout)
         self.local_attn = local_attn or local_attention
@@ -75,20 +100,26 @@ class MSAttention(nn.Module):
     @property
     def n_slots(self)->int: return self.memory.n_slots
 
-    def extra_repr(self): return f"window={self.window}, causal={self.causal}, rope={self.rope}"
+    def extra_repr(self): return f"window={self.window}, causal={self.causal}, rope={self.rope}" + ('' if self.memory_kind == 'bank' else f", memory={self.memory_kind!r}")
 
     def forward(self,
                 x:torch.Tensor, # (B, N, d_model)
                 key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
-                return_weights:bool=False): # also return MSAWeights(local, memory, gate)
+                return_weights:bool=False): # also return MSAWeights(local, memory, gate); `local` is a dense (B, H, N, N) tensor, refused above `MAX_DENSE_WEIGHTS` elements
         "x (B, N, d_model) -> (B, N, d_model) [, MSAWeights]; in training mode the memory bank is refreshed after the read."
         check_layer_input(x, self.d_model)
         B, N, _ = x.shape
         check_key_padding_mask(key_padding_mask, B, N)
+        if return_weights: check_dense_weights((B, self.n_heads, N, N), 'MSAttention(return_weights=True)')
         q, k, v = rearrange(self.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
         ql, kl = (apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)) if self.rope else (q, k)  # (B, H, N, Dh) each
         loc = self.local_attn(ql, kl, v, self.window, self.causal, key_padding_mask, return_weights)    # (B, H, N, Dh) [, (B, H, N, N)]
         loc, w_loc = loc if return_weights else (loc, None)
+        if self.memory_kind != 'bank':                                      # Part II: branches over the sequence's own chunks
+            g = self.gate(x)                                                # (B, N, R, 1|H), one value per branch
+            o, ex = self.memory(q, k, v, ql, kl, loc, g, key_padding_mask, return_weights)  # (B, H, N, Dh), dict
+            y = self.drop(self.out(rearrange(o, 'b h n d -> b n (h d)')))   # (B, N, d_model)
+            return (y, MSAWeights(w_loc, ex.get('compressed'), g, ex.get('compressed'), ex.get('selected'))) if return_weights else y
         mem = self.memory(q, x, key_padding_mask, return_weights)          # (B, H, N, Dh) [, (B, H, N, K)]
         mem, w_mem = mem if return_weights else (mem, None)
         g = self.gate(x)                                                    # (B, N, 1|H)

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 import torch.nn.functional as F
+from .core import add_docments
 from .attention import attention, masked_softmax, check_int, check_qkv, check_layer_input, check_key_padding_mask
 
 # %% auto #0
@@ -26,12 +27,13 @@ def slot_targets(
     check_key_padding_mask(key_padding_mask, B, N)
     scores = torch.einsum('kd,bnd->bkn', bank, x) / math.sqrt(d)       # (B, K, N)
     if key_padding_mask is None:
-        return scores.softmax(-1) @ x, torch.ones(B, dtype=torch.bool, device=x.device)  # (B, K, d_model), (B,)
+        return scores.softmax(-1) @ x, torch.full((B,), N > 0, dtype=torch.bool, device=x.device)  # (B, K, d_model), (B,): N = 0 has no real token
     x = x.masked_fill(key_padding_mask[..., None], 0.)                  # (B, N, d_model) padding values -> 0
     w = masked_softmax(scores, ~key_padding_mask[:, None, :])           # (B, K, N) zero rows for all-pad sequences
     return w @ x, ~key_padding_mask.all(-1)                             # (B, K, d_model), (B,)
 
 # %% ../nbs/05_memory.ipynb #53c53f63
+@add_docments
 class MemoryBank(nn.Module):
     "K slots shared across the batch, read by every token through cross-attention; each training forward refreshes them by an EMA after the read."
     def __init__(self,
@@ -42,7 +44,7 @@ class MemoryBank(nn.Module):
                  init_std:float=1.0, # std of the random init of `slot_embed`: the token scale, so slots differ from step one
                  bias:bool=True): # bias in the key/value projection `to_kv`
         super().__init__()
-        check_int('n_slots', n_slots)
+        check_int('d_model', d_model); check_int('n_heads', n_heads); check_int('n_slots', n_slots)
         if n_heads < 1 or d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         if not 0 < momentum <= 1: raise ValueError(f"momentum must be in (0, 1], got {momentum}")
         self.d_model, self.n_heads, self.n_slots, self.momentum = d_model, n_heads, n_slots, float(momentum)

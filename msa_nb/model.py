@@ -9,14 +9,20 @@ from dataclasses import dataclass, asdict, replace as dc_replace
 import torch
 import torch.nn as nn
 from einops import rearrange
-from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask
-from .layer import MSAttention, apply_rope, msa_score_count
+from .core import add_docments, check_dense_weights, check_float
+from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask, check_layer_input
+from .layer import MSAttention, apply_rope, msa_score_count, MEMORY_KINDS
 
 # %% auto #0
-__all__ = ['MSAConfig', 'DenseRoPEAttention', 'make_mixer', 'Block', 'MSATransformer', 'dense_twin', 'param_table', 'cost_table',
-           'describe']
+__all__ = ['GATE_MODES', 'MSAConfig', 'DenseRoPEAttention', 'make_mixer', 'Block', 'MSATransformer', 'dense_twin', 'param_table',
+           'cost_table', 'describe']
 
 # %% ../nbs/08_model.ipynb #eded1397
+GATE_MODES = {'bank': ('learned', 'local', 'memory'),   # gate modes each kind of memory accepts
+              'chunks': ('learned', 'memory', 'local', 'compressed'),
+              'routed': ('learned', 'memory', 'local', 'compressed', 'selected')}
+
+@add_docments
 @dataclass
 class MSAConfig:
     "Hyper-parameters of an `MSATransformer` (all have defaults; `asdict` gives a plain dict)."
@@ -33,22 +39,31 @@ class MSAConfig:
     gate_mode:str='learned' # 'learned', 'local' or 'memory' (forces the gate of every MSA layer)
     per_head_gate:bool=False # one gate per head instead of per token
     momentum:float=0.05 # EMA rate of the memory refresh
-    rope_base:float=10000. # RoPE frequency base
+    rope_base:float=10000. # RoPE frequency base (a finite number > 0)
+    memory:str='bank' # 'bank' (Part I), 'chunks' or 'routed' (Part II, chapters 12-13); the dense twin ignores it
+    chunk:int=64 # chunk size P of the Part II memories
+    top_k:int=4 # chunks selected per query block (memory='routed')
 
     def __post_init__(self):
-        for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio'):
+        for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio', 'chunk', 'top_k'):
             check_int(f, getattr(self, f))
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} into an even head size (RoPE)")
         if self.attention not in ('msa', 'dense'): raise ValueError(f"attention must be 'msa' or 'dense', got {self.attention!r}")
-        if self.gate_mode not in ('learned', 'local', 'memory'): raise ValueError(f"gate_mode must be 'learned', 'local' or 'memory', got {self.gate_mode!r}")
-        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.memory not in MEMORY_KINDS: raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {self.memory!r}")
+        modes = GATE_MODES[self.memory]
+        if self.gate_mode not in modes: raise ValueError(f"gate_mode must be one of {modes} for memory={self.memory!r}, got {self.gate_mode!r}")
+        check_float('dropout', self.dropout, 0, 1, hi_open=True); check_float('momentum', self.momentum, 0, 1, lo_open=True)
+        check_float('rope_base', self.rope_base, 0, lo_open=True)
+        for f in ('causal', 'per_head_gate'):
+            if not isinstance(getattr(self, f), bool): raise TypeError(f"{f} must be a bool, got {getattr(self, f)!r}")
 
     def replace(self, **kw)->MSAConfig:
         "A validated copy with some fields changed."
         return dc_replace(self, **kw)
 
 # %% ../nbs/08_model.ipynb #1833b141
+@add_docments
 class DenseRoPEAttention(nn.Module):
     "Full multi-head self-attention with rotary positions: the mixer of the dense twin (O(N^2) scores per head)."
     def __init__(self,
@@ -56,9 +71,11 @@ class DenseRoPEAttention(nn.Module):
                  n_heads:int, # number of heads; must divide d_model into an even head size
                  causal:bool=False, # forbid attending to later tokens
                  dropout:float=0.0, # dropout on the output (training only)
-                 rope_base:float=10000.): # RoPE frequency base
+                 rope_base:float=10000.): # RoPE frequency base (a finite number > 0)
         super().__init__()
-        if n_heads < 1 or d_model % n_heads or (d_model // n_heads) % 2:
+        check_int('d_model', d_model); check_int('n_heads', n_heads)
+        check_float('dropout', dropout, 0, 1, hi_open=True); check_float('rope_base', rope_base, 0, lo_open=True)
+        if d_model % n_heads or (d_model // n_heads) % 2:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} into an even head size")
         self.d_model, self.n_heads, self.causal, self.rope_base = d_model, n_heads, causal, rope_base
         self.qkv = nn.Linear(d_model, 3 * d_model)
@@ -68,10 +85,12 @@ class DenseRoPEAttention(nn.Module):
     def forward(self,
                 x:torch.Tensor, # (B, N, d_model)
                 key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True = padding
-                return_weights:bool=False): # also return the (B, H, N, N) weights
+                return_weights:bool=False): # also return the dense (B, H, N, N) weights (refused above `MAX_DENSE_WEIGHTS` elements)
         "x (B, N, d_model) -> (B, N, d_model) [, weights (B, H, N, N)]."
+        check_layer_input(x, self.d_model)
         B, N, _ = x.shape
         check_key_padding_mask(key_padding_mask, B, N)
+        if return_weights: check_dense_weights((B, self.n_heads, N, N), 'DenseRoPEAttention(return_weights=True)')
         q, k, v = rearrange(self.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
         q, k = apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)                  # (B, H, N, Dh) each
         mask = combine_masks(causal_mask(N, x.device) if self.causal else None,
@@ -86,7 +105,7 @@ def make_mixer(cfg:MSAConfig)->nn.Module: # MSAttention or DenseRoPEAttention
     if cfg.attention == 'dense': return DenseRoPEAttention(cfg.d_model, cfg.n_heads, cfg.causal, cfg.dropout, cfg.rope_base)
     return MSAttention(cfg.d_model, cfg.n_heads, cfg.window, cfg.n_slots, causal=cfg.causal, dropout=cfg.dropout,
                        per_head_gate=cfg.per_head_gate, gate_mode=cfg.gate_mode, momentum=cfg.momentum,
-                       rope=True, rope_base=cfg.rope_base)
+                       rope=True, rope_base=cfg.rope_base, memory=cfg.memory, chunk=cfg.chunk, top_k=cfg.top_k)
 
 class Block(nn.Module):
     "Pre-norm Transformer block: x + mixer(LN(x)), then + MLP(LN(x))."
@@ -109,6 +128,7 @@ class Block(nn.Module):
         return (x, w) if return_weights else x
 
 # %% ../nbs/08_model.ipynb #5ef4bb7b
+@add_docments
 class MSATransformer(nn.Module):
     "Token embedding -> n_layers pre-norm blocks (MSAttention or dense, RoPE positions) -> LayerNorm -> logits."
     def __init__(self, cfg:MSAConfig|None=None): # configuration (default: `MSAConfig()`)
@@ -134,7 +154,7 @@ class MSATransformer(nn.Module):
     def forward(self,
                 tokens:torch.Tensor, # (B, N) integer token ids in [0, vocab_size)
                 key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True = padding
-                return_weights:bool=False): # also return a list with each layer's weights
+                return_weights:bool=False): # also return a list with each layer's weights (dense (B, H, N, N) local weights: refused above `MAX_DENSE_WEIGHTS` elements)
         "tokens (B, N) -> logits (B, N, vocab_size) [, per-layer MSAWeights (msa) or (B, H, N, N) weights (dense)]."
         if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
             raise TypeError(f"tokens must be an integer tensor of shape (B, N), got "

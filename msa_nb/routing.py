@@ -10,10 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import attention, check_int, check_qkv, check_key_padding_mask
-from .chunk_memory import n_chunks, pool_chunks, compressed_attention
+from .chunk_memory import n_chunks, pool_chunks, compressed_attention, fused_attention, BranchGate
+from .layer import MEMORY_BRANCHES
 
 # %% auto #0
-__all__ = ['cosine_router_scores', 'infonce_router_loss']
+__all__ = ['cosine_router_scores', 'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index',
+           'selected_attention', 'selected_reference', 'RoutedMemory', 'build_routed_memory', 'router_recall']
 
 # %% ../nbs/13_routing.ipynb #18862a07
 def cosine_router_scores(
@@ -56,3 +58,180 @@ def infonce_router_loss(
     lse_neg = s.masked_fill(~neg, float('-inf')).logsumexp(-1, keepdim=True)  # (B, 1) log sum_neg e^{s_n/t} (-inf: none)
     per = torch.logaddexp(s, lse_neg) - s                               # (B, C) -log(e^{s_p} / (e^{s_p} + sum_neg))
     return per[pos].mean()
+
+# %% ../nbs/13_routing.ipynb #81bcb3b4
+def block_scores(
+    scores:torch.Tensor, # (B, N, C) score of each query token for each chunk (-inf = not a candidate)
+    chunk:int, # P: queries are grouped in blocks of P
+    reduce:str='max', # 'max' (EverMind) or 'sum' (NSA, for probabilities)
+)->torch.Tensor: # (B, NB, C) with NB = ceil(N / P)
+    "Reduce per-token chunk scores to one score per query block of P tokens (the ragged last block uses its real queries)."
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 3 or not scores.is_floating_point():
+        raise TypeError(f"scores must be a floating (B, N, C) tensor, got {tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__}")
+    check_int('chunk', chunk)
+    if reduce not in ('max', 'sum'): raise ValueError(f"reduce must be 'max' or 'sum', got {reduce!r}")
+    N = scores.shape[1]; pad = n_chunks(N, chunk) * chunk - N
+    s = F.pad(scores, (0, 0, 0, pad), value=float('-inf') if reduce == 'max' else 0.)  # (B, NB P, C)
+    s = rearrange(s, 'b (n p) c -> b n p c', p=chunk)                   # (B, NB, P, C)
+    return s.amax(2) if reduce == 'max' else s.sum(2)                   # (B, NB, C)
+
+# %% ../nbs/13_routing.ipynb #4db08865
+def select_chunks(
+    scores:torch.Tensor, # (B, NB, C) block scores; -inf = not a candidate
+    top_k:int, # k, chunks per query block
+    causal:bool=False, # block b may select only chunks c < b (they end before the block starts)
+)->torch.Tensor: # (B, NB, k) int64 chunk indices, best first; -1 in empty slots
+    "Top-k chunks of each query block; slots without a candidate hold -1."
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 3 or not scores.is_floating_point():
+        raise TypeError(f"scores must be a floating (B, NB, C) tensor, got {tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__}")
+    check_int('top_k', top_k)
+    if torch.isnan(scores).any(): raise ValueError("scores contain NaN: a router must give every chunk a number or -inf")
+    B, NB, C = scores.shape
+    if causal:
+        before = torch.arange(C, device=scores.device)[None, :] < torch.arange(NB, device=scores.device)[:, None]  # (NB, C)
+        scores = scores.masked_fill(~before, float('-inf'))             # (B, NB, C)
+    kk = min(top_k, C)
+    val, idx = scores.topk(kk, dim=-1)                                  # (B, NB, kk) each
+    idx = idx.masked_fill(torch.isinf(val) & (val < 0), -1)             # no candidate -> -1
+    return F.pad(idx, (0, top_k - kk), value=-1)                        # (B, NB, k)
+
+# %% ../nbs/13_routing.ipynb #5ac436e3
+def check_chunk_index(
+    idx:torch.Tensor, # (B, NB, k) chunk indices, -1 = empty slot
+    batch:int, # expected B
+    n_blocks:int, # expected NB = number of chunks
+):
+    "Raise a clear TypeError/ValueError unless idx is an int64 (B, NB, k) tensor of chunk indices in [-1, NB)."
+    if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.ndim != 3:
+        raise TypeError(f"idx must be an int64 (B, NB, k) tensor, got {tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__}"
+                        f"{' ' + str(idx.dtype) if isinstance(idx, torch.Tensor) else ''}")
+    if idx.shape[:2] != (batch, n_blocks): raise ValueError(f"idx must have shape (B, NB, k) with (B, NB) = {(batch, n_blocks)}, got {tuple(idx.shape)}")
+    if idx.numel() and (idx.min() < -1 or idx.max() >= n_blocks): raise ValueError(f"chunk indices must be in [-1, {n_blocks}), got [{int(idx.min())}, {int(idx.max())}]")
+
+def selected_attention(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, N, D)
+    v:torch.Tensor, # values (B, H, N, D)
+    idx:torch.Tensor, # (B, NB, k) chunks selected by each query block (-1 = empty slot), e.g. from `select_chunks`
+    chunk:int, # chunk size P (= query block size)
+    key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
+    return_weights:bool=False, # also return (B, H, N, k P) weights over the gathered tokens
+):
+    "Each query block attends to the raw tokens of its selected chunks: (B, H, N, D) [, (B, H, N, k P)]; O(N k P), rows with nothing selected are 0."
+    check_qkv(q, k, v); check_int('chunk', chunk)
+    B, H, N, D = q.shape
+    check_key_padding_mask(key_padding_mask, B, N)
+    NB = n_chunks(N, chunk); pad = NB * chunk - N
+    check_chunk_index(idx, B, NB)
+    real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else ~key_padding_mask  # (B, N)
+    real = rearrange(F.pad(real, (0, pad)), 'b (c p) -> b c p', p=chunk)  # (B, C, P)
+    keep = rearrange(real, 'b c p -> b 1 (c p) 1')                       # (B, 1, C P, 1)
+    kc = rearrange(F.pad(k, (0, 0, 0, pad)).masked_fill(~keep, 0.), 'b h (c p) d -> b c h p d', p=chunk)  # (B, C, H, P, D)
+    vc = rearrange(F.pad(v, (0, 0, 0, pad)).masked_fill(~keep, 0.), 'b h (c p) d -> b c h p d', p=chunk)  # (B, C, H, P, D)
+    bi, ic = torch.arange(B, device=q.device)[:, None, None], idx.clamp(min=0)  # (B, 1, 1), (B, NB, k)
+    ks = rearrange(kc[bi, ic], 'b n s h p d -> b (h n) (s p) d')        # (B, H NB, k P, D) the gather
+    vs = rearrange(vc[bi, ic], 'b n s h p d -> b (h n) (s p) d')        # (B, H NB, k P, D)
+    ok = real[bi, ic] & (idx >= 0)[..., None]                           # (B, NB, k, P) real token of a real slot
+    ok = rearrange(ok, 'b n s p -> b 1 n 1 (s p)').expand(B, H, NB, 1, -1).reshape(B, H * NB, 1, -1)  # (B, H NB, 1, k P)
+    qb = rearrange(F.pad(q, (0, 0, 0, pad)), 'b h (n p) d -> b (h n) p d', p=chunk)  # (B, H NB, P, D)
+    if return_weights: o, w = attention(qb, ks, vs, ok, return_weights=True)  # (B, H NB, P, D), (B, H NB, P, k P)
+    else: o, w = fused_attention(qb, ks, vs, ok), None                  # (B, H NB, P, D) one fused kernel
+    o = rearrange(o, 'b (h n) p d -> b h (n p) d', h=H)[:, :, :N]       # (B, H, N, D)
+    if not return_weights: return o
+    return o, rearrange(w, 'b (h n) p s -> b h (n p) s', h=H)[:, :, :N]  # (B, H, N, k P)
+
+# %% ../nbs/13_routing.ipynb #7cd044bc
+def selected_reference(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys (B, H, N, D)
+    v:torch.Tensor, # values (B, H, N, D)
+    idx:torch.Tensor, # (B, NB, k) selected chunks per query block (-1 = empty)
+    chunk:int, # chunk size P
+    key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
+)->tuple: # out (B, H, N, D), weights (B, H, N, N)
+    "Slow float64 reference of `selected_attention`: an explicit (B, 1, N, N) selected-keys mask, then Part I's `attention`."
+    check_qkv(q, k, v); check_int('chunk', chunk)
+    B, H, N, D = q.shape
+    mask = torch.zeros(B, 1, N, N, dtype=torch.bool, device=q.device)  # (B, 1, N, N)
+    for b in range(B):
+        for t in range(N):
+            for c in idx[b, t // chunk].tolist():
+                if c < 0: continue
+                for j in range(c * chunk, min(c * chunk + chunk, N)):
+                    mask[b, 0, t, j] = key_padding_mask is None or not bool(key_padding_mask[b, j])
+    return attention(q.double(), k.double(), v.double(), mask, return_weights=True)  # (B, H, N, D), (B, H, N, N)
+
+# %% ../nbs/13_routing.ipynb #9c079544
+class RoutedMemory(nn.Module):
+    "memory='routed': local + compressed + selected (top-k chunks by the compressed branch's probabilities), NSA-style."
+    def __init__(self,
+                 chunk:int, # chunk size P (= query block size)
+                 top_k:int, # chunks selected per query block
+                 causal:bool=False, # finished chunks only; blocks select chunks that end before they start
+                 rope_selected:bool=True): # the selected branch attends with the rotated queries and keys
+        super().__init__()
+        self.chunk, self.top_k, self.causal = check_int('chunk', chunk), check_int('top_k', top_k), causal
+        self.rope_selected = rope_selected
+        self.mix = None                                                      # set by the builder: the layer's gate.mix
+
+    def extra_repr(self): return f"chunk={self.chunk}, top_k={self.top_k}, causal={self.causal}, rope_selected={self.rope_selected}"
+
+    def select(self,
+               w:torch.Tensor, # (B, H, N, C) compressed attention probabilities
+               key_padding_mask=None, # (B, N) bool, True = padding
+              )->torch.Tensor: # (B, NB, k) selected chunks, -1 = empty slot
+        "NSA's selection: probabilities summed over heads and over each block's queries (causal: the P queries ending at its first token), top-k."
+        B, H, N, C = w.shape
+        s = w.detach().sum(1)                                               # (B, N, C) summed over heads
+        if self.causal: s = F.pad(s, (0, 0, self.chunk - 1, 0))[:, :N]       # (B, N, C) row t holds query t - P + 1
+        s = block_scores(s, self.chunk, 'sum')                              # (B, NB, C)
+        if key_padding_mask is not None:
+            real = F.pad(~key_padding_mask, (0, C * self.chunk - N)).view(B, C, self.chunk).any(-1)  # (B, C)
+            s = s.masked_fill(~real[:, None, :], float('-inf'))             # (B, NB, C)
+        return select_chunks(s, self.top_k, self.causal)                    # (B, NB, k)
+
+    def forward(self, q, k, v, # (B, H, N, Dh) each, un-rotated
+                ql, kl, # (B, H, N, Dh) each, rotated (or q, k when the layer has no RoPE)
+                loc:torch.Tensor, # (B, H, N, Dh) local branch output
+                g:torch.Tensor, # (B, N, 3, 1|H) gate values
+                key_padding_mask=None, # (B, N) bool, True = padding
+                return_weights:bool=False): # also report compressed weights and selected chunks
+        "-> o (B, H, N, Dh), {'compressed': (B, H, N, C) or None, 'selected': (B, NB, k) or None}."
+        cmp, w = compressed_attention(q, k, v, self.chunk, self.causal, key_padding_mask, return_weights=True)  # (B, H, N, Dh), (B, H, N, C)
+        idx = self.select(w, key_padding_mask)                              # (B, NB, k)
+        qs, ks = (ql, kl) if self.rope_selected else (q, k)
+        sel = selected_attention(qs, ks, v, idx, self.chunk, key_padding_mask)  # (B, H, N, Dh)
+        o = self.mix([loc, cmp, sel], g)                                    # (B, H, N, Dh)
+        return o, ({'compressed': w, 'selected': idx} if return_weights else {})
+
+def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std)->tuple: # (RoutedMemory, BranchGate)
+    "Builder registered as MEMORY_BRANCHES['routed']."
+    gate = BranchGate(d_model, n_heads, ('local', 'compressed', 'selected'), per_head_gate, gate_mode, init_std)
+    mem = RoutedMemory(chunk, top_k, causal); mem.mix = gate.mix
+    return mem, gate
+
+MEMORY_BRANCHES['routed'] = build_routed_memory
+
+# %% ../nbs/13_routing.ipynb #72740fe7
+@torch.no_grad()
+def router_recall(
+    model:nn.Module, # an MSATransformer with memory='routed'
+    x:torch.Tensor, # (B, N) MQAR tokens
+    y:torch.Tensor, # (B, N) MQAR targets
+    ks:tuple=(1, 2, 4), # report recall@k for these k (k <= the model's top_k)
+)->list: # one dict per routed layer: {'top1', 'recall@k', ...}
+    "Per layer: how often the selected chunks of a query's block include the chunk that holds its answer."
+    from msa_nb.tasks import evidence_positions, BLANK
+    was = model.training; model.eval()
+    _, ws = model(x, return_weights=True)
+    model.train(was)
+    ev = evidence_positions(x, y)                                       # (B, N) position of each answer, -1 elsewhere
+    b, t = (y != BLANK).nonzero(as_tuple=True)                          # (M,) each: the queries
+    out = []
+    for w in ws:
+        if w.selected is None: raise ValueError("router_recall needs a model with memory='routed'")
+        P = -(-x.shape[1] // w.selected.shape[1])                       # chunk size
+        sel = w.selected[b, t // P]                                     # (M, k) chunks chosen for each query's block
+        hit = sel == (ev[b, t] // P)[:, None]                           # (M, k)
+        out.append({'top1': hit[:, 0].float().mean().item(), **{f'recall@{k}': hit[:, :k].any(1).float().mean().item() for k in ks}})
+    return out

@@ -8,11 +8,12 @@ import hashlib
 from dataclasses import dataclass, asdict
 import torch
 import torch.nn.functional as F
+from .core import add_docments
 from .attention import check_int
 
 # %% auto #0
-__all__ = ['MARK', 'QUERY', 'N_SPECIAL', 'BLANK', 'check_selective_copy', 'selective_copy_batch', 'SelectiveCopy',
-           'masked_cross_entropy', 'non_blank_accuracy']
+__all__ = ['MARK', 'QUERY', 'N_SPECIAL', 'BLANK', 'MQAR_FILL', 'check_selective_copy', 'selective_copy_batch', 'SelectiveCopy',
+           'masked_cross_entropy', 'non_blank_accuracy', 'check_mqar', 'mqar_batch', 'MQAR', 'evidence_positions']
 
 # %% ../nbs/08b_tasks.ipynb #0450cf78
 MARK, QUERY, N_SPECIAL = 0, 1, 2  # special token ids; value v has id v + N_SPECIAL
@@ -22,8 +23,8 @@ def check_selective_copy(seq_len:int, n_marks:int, n_values:int, min_gap:int, ma
     "Validate the task's parameters; return the slack (number of possible mark offsets - 1) of one episode."
     for n, v in (('seq_len', seq_len), ('n_marks', n_marks), ('n_values', n_values), ('min_gap', min_gap)):
         check_int(n, v)
-    if not isinstance(max_gap, int) or max_gap < min_gap: raise ValueError(f"max_gap must be an integer >= min_gap={min_gap}, got {max_gap!r}")
-    if not isinstance(guard, int) or guard < 0: raise ValueError(f"guard must be an integer >= 0, got {guard!r}")
+    if isinstance(max_gap, bool) or not isinstance(max_gap, int) or max_gap < min_gap: raise ValueError(f"max_gap must be an integer >= min_gap={min_gap}, got {max_gap!r}")
+    if isinstance(guard, bool) or not isinstance(guard, int) or guard < 0: raise ValueError(f"guard must be an integer >= 0, got {guard!r}")
     E = seq_len // n_marks
     slack = E - (max_gap + 2) - guard
     if slack < 0:
@@ -42,6 +43,8 @@ def selective_copy_batch(
     generator:torch.Generator|None=None, # source of randomness (CPU generator)
 )->tuple: # x (B, N) int64 tokens, y (B, N) int64 targets (BLANK where nothing is asked)
     "One batch of the selective-copy task: copy the value after each mark to the query that follows it."
+    check_int('batch_size', batch_size)
+    if generator is not None and not isinstance(generator, torch.Generator): raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     slack = check_selective_copy(seq_len, n_marks, n_values, min_gap, max_gap, guard)
     B, E, g = batch_size, seq_len // n_marks, generator
     x = torch.randint(N_SPECIAL, N_SPECIAL + n_values, (B, seq_len), generator=g)             # (B, N) random values
@@ -52,6 +55,7 @@ def selective_copy_batch(
     x.scatter_(1, p, MARK); x.scatter_(1, q, QUERY)                                            # (B, N)
     return x, y
 
+@add_docments
 @dataclass
 class SelectiveCopy:
     "The selective-copy task with a deterministic stream of batches: batch `index` depends only on (seed, index)."
@@ -63,14 +67,16 @@ class SelectiveCopy:
     guard:int=24 # tokens between a query and the next mark, at least
     seed:int=0 # seed of the stream
 
-    def __post_init__(self): check_selective_copy(self.seq_len, self.n_marks, self.n_values, self.min_gap, self.max_gap, self.guard)
+    def __post_init__(self):
+        check_selective_copy(self.seq_len, self.n_marks, self.n_values, self.min_gap, self.max_gap, self.guard)
+        check_int('seed', self.seed, 0)
     @property
     def vocab_size(self)->int: return self.n_values + N_SPECIAL
     @property
     def chance(self)->float: return 1 / self.n_values
 
     def _gen(self, index:int, stream:int)->torch.Generator:
-        if index < 0: raise ValueError(f"index must be >= 0, got {index}")
+        check_int('index', index, 0)
         h = hashlib.blake2b(f'{self.seed},{stream},{index}'.encode(), digest_size=4).digest()  # torch's CPU generator keeps 32 bits
         return torch.Generator().manual_seed(int.from_bytes(h, 'little'))
 
@@ -84,10 +90,17 @@ class SelectiveCopy:
         return selective_copy_batch(batch_size, self.seq_len, self.n_marks, self.n_values, self.min_gap, self.max_gap,
                                     self.guard, self._gen(index, 1))
 
+def _check_logits(logits, y):
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim != 3:
+        raise ValueError(f"logits must be a floating (B, N, V) tensor, got {tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
+    if not isinstance(y, torch.Tensor) or y.is_floating_point() or tuple(y.shape) != tuple(logits.shape[:2]):
+        raise ValueError(f"y must be an integer (B, N) = {tuple(logits.shape[:2])} tensor, got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+
 def masked_cross_entropy(logits:torch.Tensor, # (B, N, V) model output
                          y:torch.Tensor, # (B, N) targets, BLANK where nothing is asked
                         )->torch.Tensor: # scalar mean over the non-blank positions
     "Cross-entropy over the non-blank positions only."
+    _check_logits(logits, y)
     return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=BLANK)
 
 @torch.no_grad()
@@ -95,6 +108,78 @@ def non_blank_accuracy(logits:torch.Tensor, # (B, N, V) model output
                        y:torch.Tensor, # (B, N) targets, BLANK where nothing is asked
                       )->float: # fraction in [0, 1]
     "Accuracy of the argmax prediction on the non-blank target positions."
+    _check_logits(logits, y)
     keep = y != BLANK                                                                # (B, N)
     if not keep.any(): raise ValueError("no non-blank target in y")
     return (logits.argmax(-1)[keep] == y[keep]).float().mean().item()
+
+# %% ../nbs/08b_tasks.ipynb #ce4d9cfd
+MQAR_FILL = 0  # the filler token of MQAR; keys are 1..n_keys, values n_keys+1..n_keys+n_values
+
+def check_mqar(seq_len:int, n_pairs:int, n_keys:int, n_values:int, min_gap:int)->int: # length E of the pair region
+    "Validate MQAR's parameters; return the length E of the region that holds the pairs."
+    for n, v in (('seq_len', seq_len), ('n_pairs', n_pairs), ('n_keys', n_keys), ('n_values', n_values), ('min_gap', min_gap)):
+        check_int(n, v)
+    if n_pairs > n_keys: raise ValueError(f"n_pairs={n_pairs} distinct keys need n_keys >= n_pairs, got n_keys={n_keys}")
+    E = (seq_len - min_gap) // 2 + 1
+    if E < 2 * n_pairs or seq_len - (E - 1 + min_gap) < n_pairs:
+        raise ValueError(f"seq_len={seq_len} is too short for {n_pairs} pairs, {n_pairs} queries and min_gap={min_gap}: "
+                         f"need about 2 * 2 * n_pairs + min_gap = {4 * n_pairs + min_gap} tokens")
+    return E
+
+def mqar_batch(
+    batch_size:int, # B, number of sequences
+    seq_len:int=2048, # N
+    n_pairs:int=8, # key-value pairs (= queries) per sequence
+    n_keys:int=32, # size of the key alphabet
+    n_values:int=32, # size of the value alphabet (chance accuracy 1/n_values)
+    min_gap:int=256, # smallest distance from a value to the query of its key
+    generator:torch.Generator|None=None, # source of randomness (CPU generator)
+)->tuple: # x (B, N) int64 tokens, y (B, N) int64 targets (BLANK where nothing is asked)
+    "One batch of long-range MQAR: pairs (key, value) in the first part, each key queried once at least min_gap later."
+    E = check_mqar(seq_len, n_pairs, n_keys, n_values, min_gap)
+    B, g, M = batch_size, generator, n_pairs
+    x = torch.full((B, seq_len), MQAR_FILL, dtype=torch.long)                                  # (B, N)
+    y = torch.full((B, seq_len), BLANK, dtype=torch.long)                                      # (B, N)
+    keys = 1 + torch.rand(B, n_keys, generator=g).argsort(-1)[:, :M]                           # (B, M) distinct keys
+    vals = 1 + n_keys + torch.randint(0, n_values, (B, M), generator=g)                        # (B, M)
+    slot = torch.rand(B, E // 2, generator=g).argsort(-1)[:, :M]                               # (B, M) distinct pair slots
+    pk = 2 * slot                                                                              # (B, M) key positions (value at pk + 1 <= E - 1)
+    q0 = E - 1 + min_gap                                                                       # first possible query position
+    tq = q0 + torch.rand(B, seq_len - q0, generator=g).argsort(-1)[:, :M]                      # (B, M) distinct query positions
+    x.scatter_(1, pk, keys); x.scatter_(1, pk + 1, vals); x.scatter_(1, tq, keys)              # (B, N)
+    y.scatter_(1, tq, vals)                                                                    # (B, N)
+    return x, y
+
+@dataclass
+class MQAR:
+    "Long-range multi-query associative recall with a deterministic stream of batches (same interface as `SelectiveCopy`)."
+    seq_len:int=2048 # N
+    n_pairs:int=8 # key-value pairs per sequence
+    n_keys:int=32 # key alphabet size
+    n_values:int=32 # value alphabet size
+    min_gap:int=256 # evidence-to-query distance, smallest
+    seed:int=0 # seed of the stream
+
+    def __post_init__(self): check_mqar(self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap)
+    @property
+    def vocab_size(self)->int: return 1 + self.n_keys + self.n_values
+    @property
+    def chance(self)->float: return 1 / self.n_values
+    _gen = SelectiveCopy._gen                                                # the same seeded streams
+
+    def batch(self, batch_size:int, index:int)->tuple: # x (B, N), y (B, N)
+        "Training batch number `index`: the same tensors for the same (seed, index)."
+        return mqar_batch(batch_size, self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap, self._gen(index, 0))
+
+    def eval_batch(self, batch_size:int, index:int=0)->tuple: # x (B, N), y (B, N)
+        "Held-out batch from a separate stream that training never sees."
+        return mqar_batch(batch_size, self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap, self._gen(index, 1))
+
+def evidence_positions(x:torch.Tensor, # (B, N) MQAR tokens
+                       y:torch.Tensor, # (B, N) MQAR targets
+                      )->torch.Tensor: # (B, N) int64: position of the answer's value for each query, -1 elsewhere
+    "Where each query's answer sits: one past the first occurrence of the query's key (for routers' recall@k)."
+    pos = torch.arange(x.shape[1])                                                            # (N,)
+    first = torch.where(x[:, None, :] == x[:, :, None], pos, x.shape[1]).amin(-1)             # (B, N) first occurrence of each token
+    return torch.where(y != BLANK, first + 1, -1)                                             # (B, N)

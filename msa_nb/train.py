@@ -5,18 +5,21 @@
 # %% ../nbs/09_selective_copy.ipynb #47515208
 from __future__ import annotations
 import argparse, json, math, os, platform, sys, time
+from pathlib import Path
 from dataclasses import dataclass, asdict
 import torch
 import torch.nn as nn
+from .core import add_docments, arg_out_file, check_float, stored_path, user_dir
 from .attention import check_int, get_device
 from .model import MSAConfig, MSATransformer
-from .tasks import SelectiveCopy, masked_cross_entropy, non_blank_accuracy, BLANK
+from .tasks import SelectiveCopy, MQAR, masked_cross_entropy, non_blank_accuracy, BLANK
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'plot_history', 'inspect_model', 'steps_to',
-           'run_ablation', 'build_parser', 'main']
+__all__ = ['CHECKPOINT_KEYS', 'ABLATIONS', 'GATE_CHOICES', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'load_checkpoint',
+           'plot_history', 'inspect_model', 'steps_to', 'run_ablation', 'build_parser', 'main']
 
 # %% ../nbs/09_selective_copy.ipynb #edd24103
+@add_docments
 @dataclass
 class TrainConfig:
     "Optimisation settings of a training run."
@@ -27,17 +30,17 @@ class TrainConfig:
     min_lr_frac:float=0.1 # final learning rate as a fraction of the peak
     weight_decay:float=0.01 # AdamW weight decay
     beta2:float=0.98 # AdamW second-moment rate
-    clip:float=1.0 # max global gradient norm
+    clip:float=1.0 # max global gradient norm (> 0)
     seed:int=0 # seeds the model init and the dropout RNG
     eval_every:int=50 # evaluate on the held-out batch every this many steps (0: only at the end)
     eval_size:int=128 # held-out sequences
 
     def __post_init__(self):
-        for f in ('steps', 'batch_size', 'warmup', 'eval_size'):
-            check_int(f, getattr(self, f))
-        if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.min_lr_frac <= 1: raise ValueError(f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
-        if self.eval_every < 0: raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
+        for f in ('steps', 'batch_size', 'warmup', 'eval_size'): check_int(f, getattr(self, f))
+        check_int('seed', self.seed, 0); check_int('eval_every', self.eval_every, 0)
+        check_float('lr', self.lr, 0, lo_open=True); check_float('clip', self.clip, 0, lo_open=True)   # clip < 0 would flip the gradients
+        check_float('min_lr_frac', self.min_lr_frac, 0, 1); check_float('weight_decay', self.weight_decay, 0)
+        check_float('beta2', self.beta2, 0, 1, hi_open=True)
 
 def lr_at(step:int, # optimiser step s, from 0
           tc:TrainConfig, # the run's settings
@@ -57,11 +60,12 @@ def make_model(mcfg:MSAConfig, # model configuration
     torch.manual_seed(seed)
     return MSATransformer(mcfg).to(device or 'cpu')
 
+@add_docments
 class Trainer:
     "Trains an `MSATransformer` on a task with AdamW, clipping, warm-up + cosine schedule; checkpoints resume exactly."
     def __init__(self,
                  model:MSATransformer, # the model (its device is used)
-                 task:SelectiveCopy, # source of batches: task.batch(B, step), task.eval_batch(B)
+                 task:SelectiveCopy, # source of batches: task.batch(B, step), task.eval_batch(B) (SelectiveCopy or MQAR)
                  tc:TrainConfig|None=None, # optimisation settings
                  callbacks=()): # callables cb(trainer, metrics) run after every step
         self.model, self.task, self.tc = model, task, tc or TrainConfig()
@@ -86,6 +90,9 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip)
+        if not (math.isfinite(loss.item()) and math.isfinite(float(gn))):                # stop before the weights are spoilt
+            raise FloatingPointError(f"training diverged at step {self.step_idx + 1}: loss {loss.item()}, gradient norm {float(gn)} "
+                                     f"(lr {lr:.3g}); try a lower learning rate")
         self.opt.step()
         self.step_idx += 1
         self.elapsed += time.perf_counter() - t0
@@ -138,7 +145,7 @@ class Trainer:
 
     def state(self, optimizer:bool=True)->dict: # everything a continuation needs
         "Checkpoint dict: configs, model (with the memory bank), optimiser, step, RNG state, history."
-        return {'model_cfg': asdict(self.model.cfg), 'train_cfg': asdict(self.tc), 'task': asdict(self.task),
+        return {'model_cfg': asdict(self.model.cfg), 'train_cfg': asdict(self.tc), 'task': asdict(self.task), 'task_type': type(self.task).__name__,
                 'model': self.model.state_dict(), 'opt': self.opt.state_dict() if optimizer else None,
                 'step': self.step_idx, 'elapsed': self.elapsed, 'rng': torch.get_rng_state(), 'history': self.history}
 
@@ -153,15 +160,44 @@ class Trainer:
              path, # checkpoint written by `save`
              device=None, # where to put the model (default cpu)
              callbacks=()): # callbacks of the new trainer
-        "Rebuild a trainer from a checkpoint (`torch.load(weights_only=True)`); continuing it equals never stopping."
-        ck = torch.load(path, map_location='cpu', weights_only=True)
-        model = MSATransformer(MSAConfig(**ck['model_cfg']))
-        model.load_state_dict(ck['model']); model.to(device or 'cpu')
-        tr = cls(model, SelectiveCopy(**ck['task']), TrainConfig(**ck['train_cfg']), callbacks)
-        if ck['opt'] is not None: tr.opt.load_state_dict(ck['opt'])
+        "Rebuild a trainer from a checkpoint (see `load_checkpoint`); continuing it equals never stopping."
+        ck = load_checkpoint(path)
+        try:
+            model = MSATransformer(MSAConfig(**ck['model_cfg']))
+            model.load_state_dict(ck['model'])
+            task = {'SelectiveCopy': SelectiveCopy, 'MQAR': MQAR}[ck.get('task_type', 'SelectiveCopy')](**ck['task'])  # Part II adds MQAR
+            tr = cls(model.to(device or 'cpu'), task, TrainConfig(**ck['train_cfg']), callbacks)
+            if ck['opt'] is not None: tr.opt.load_state_dict(ck['opt'])
+        except (TypeError, ValueError, RuntimeError, KeyError) as e:                  # unknown fields, wrong shapes, another model
+            raise ValueError(f"checkpoint {path} does not fit the model, task or optimiser it describes (from another "
+                             f"model or another version?): {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         tr.step_idx, tr.elapsed, tr.history = ck['step'], ck['elapsed'], ck['history']
         torch.set_rng_state(ck['rng'])
         return tr
+
+CHECKPOINT_KEYS = ('model_cfg', 'train_cfg', 'task', 'model', 'opt', 'step', 'elapsed', 'rng', 'history')
+
+def load_checkpoint(path, # a file written by `Trainer.save`
+                   )->dict: # its contents (on the CPU)
+    "Read a trainer checkpoint safely (weights_only=True); a ValueError naming the file says what is wrong with it."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist (or is not a file)")
+    try: ck = torch.load(path, map_location='cpu', weights_only=True)
+    except EOFError: raise ValueError(f"{path} is not a trainer checkpoint: the file is empty or cut short") from None
+    except (RuntimeError, OSError) as e:                                             # torch's zip reader
+        raise ValueError(f"{path} is not a readable trainer checkpoint: the file is corrupt or cut short "
+                         f"({str(e).splitlines()[0][:200]})") from None
+    except Exception as e:                                                           # pickle errors, KeyError, ...: not torch's advice
+        raise ValueError(f"{path} is not a trainer checkpoint: it is not a torch file, or it holds objects other than "
+                         f"tensors and plain containers, which the safe loader refuses ({type(e).__name__})") from None
+    if not isinstance(ck, dict): raise ValueError(f"{path} is not a trainer checkpoint: it holds a {type(ck).__name__}, not a dict")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ck]
+    if missing:
+        raise ValueError(f"{path} is not a trainer checkpoint: missing {missing}"
+                         + (" (it looks like a bare state_dict: load it with model.load_state_dict)" if 'model' not in ck else ''))
+    if not isinstance(ck['model_cfg'], dict) or not isinstance(ck['model'], dict):
+        raise ValueError(f"{path} is not a trainer checkpoint: model_cfg and model must be dicts")
+    return ck
 
 def plot_history(history:dict, # `Trainer.history` (or one loaded from data/)
                  title:str='')->plt.Figure: # the figure (not shown)
@@ -206,12 +242,13 @@ def run_ablation(mcfg:MSAConfig, # base model config (the learned-gate model)
                  task:SelectiveCopy, # the task
                  tc:TrainConfig, # the same settings for every variant
                  variants:dict|None=None, # name -> config changes (default ABLATIONS)
-                 progress:bool=True)->dict: # {'rows': [...], 'curves': {name: history}, 'meta': {...}}
+                 progress:bool=True, # print progress lines
+                 device=None)->dict: # where to train (default cpu); returns {'rows': [...], 'curves': {name: history}, 'meta': {...}}
     "Train each variant from the same seed on the same batches; return a results table, the curves and the metadata."
     rows, curves = [], {}
     for name, kw in (variants or ABLATIONS).items():
         if progress: print(f'--- {name}', flush=True)
-        tr = Trainer(make_model(mcfg.replace(**kw), seed=tc.seed), task, tc)
+        tr = Trainer(make_model(mcfg.replace(**kw), seed=tc.seed, device=device), task, tc)
         t0 = time.perf_counter(); tr.fit(progress=progress); wall = time.perf_counter() - t0
         h = tr.history
         rows.append({'variant': name, 'non_blank_acc': h['eval_acc'][-1], 'eval_loss': h['eval_loss'][-1],
@@ -236,70 +273,155 @@ def _nonneg_int(s:str)->int:
     if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
     return v
 
+def _pos_float(s:str)->float:
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
+    return v
+
+def _device(s:str)->torch.device:
+    "argparse type: a device this torch can use (cpu, cuda, cuda:N, mps)."
+    try: d = torch.device(s)
+    except RuntimeError: raise argparse.ArgumentTypeError(f"unknown device {s!r} (use cpu, cuda, cuda:N or mps)")
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{s!r} asked for, but this torch ({torch.__version__}) sees no CUDA device")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{s!r} asked for, but there are only {torch.cuda.device_count()} CUDA device(s)")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise argparse.ArgumentTypeError(f"{s!r} asked for, but MPS is not available")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise argparse.ArgumentTypeError(f"unsupported device {s!r} (use cpu, cuda, cuda:N or mps)")
+    return d
+
+def _slug(name:str)->str: return name.replace(',', '').replace(' ', '-')      # 'local only, 1 layer' -> 'local-only-1-layer'
+
+def _variants(s:str)->list:
+    "argparse type: comma-separated variant slugs -> ABLATIONS names."
+    by_slug = {_slug(k): k for k in ABLATIONS}
+    names = [v.strip() for v in s.split(',') if v.strip()]
+    bad = [v for v in names if v not in by_slug]
+    if bad or not names: raise argparse.ArgumentTypeError(f"unknown variant(s) {bad or s!r}; choose from {', '.join(by_slug)}")
+    return [by_slug[v] for v in names]
+
+GATE_CHOICES = ('learned', 'local', 'memory', 'compressed', 'selected')  # which apply depends on --memory (MSAConfig checks)
+
 def build_parser()->argparse.ArgumentParser:
     "The argument parser of `python -m msa_nb.train`."
     p = argparse.ArgumentParser(prog='python -m msa_nb.train', description='Train an MSA Transformer on a synthetic task.')
     sub = p.add_subparsers(dest='task', required=True, metavar='TASK')
-    s = sub.add_parser('selective-copy', help='copy the value after each mark to its query (chapter 9)',
-                       description='Train on selective copy; prints progress to stderr and one JSON line of metrics to stdout.')
-    a = s.add_argument
-    a('--steps', type=_pos_int, default=300, help='optimiser steps (300)')
+    sc = argparse.ArgumentParser(add_help=False)                                     # the selective-copy task
+    a = sc.add_argument
     a('--seq-len', type=_pos_int, default=512, help='sequence length N (512)')
-    a('--marks', type=_pos_int, default=8, help='marks per sequence (8)')
+    a('--marks', type=_pos_int, default=None, help='marks per sequence (8; when a gap is given: as many episodes as fit, at most 8)')
     a('--values', type=_pos_int, default=16, help='value alphabet size V (16)')
-    a('--layers', type=_pos_int, default=3, help='blocks (3)')
-    a('--slots', type=_pos_int, default=32, help='memory slots K per layer (32)')
-    a('--window', type=_pos_int, default=8, help='local window W (8)')
     a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (W + 1)')
     a('--max-gap', type=_pos_int, default=None, help='largest evidence-to-query distance (2 W)')
     a('--guard', type=_nonneg_int, default=None, help='tokens between a query and the next mark (3 W)')
+    rc = argparse.ArgumentParser(add_help=False)                                     # the recall task (Part II)
+    a = rc.add_argument
+    a('--seq-len', type=_pos_int, default=2048, help='sequence length N (2048)')
+    a('--pairs', type=_pos_int, default=8, help='key-value pairs (= queries) per sequence (8)')
+    a('--keys', type=_pos_int, default=32, help='key alphabet size (32)')
+    a('--values', type=_pos_int, default=32, help='value alphabet size (32)')
+    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (8 L W)')
+    common = argparse.ArgumentParser(add_help=False)                                 # the model, the optimiser, the run
+    a = common.add_argument
+    a('--steps', type=_pos_int, default=300, help='optimiser steps (300)')
+    a('--layers', type=_pos_int, default=None, help='blocks (selective copy 3, recall 2)')
+    a('--slots', type=_pos_int, default=32, help='memory slots K per layer, memory=bank (32)')
+    a('--window', type=_pos_int, default=8, help='local window W (8)')
+    a('--memory', choices=('bank', 'chunks', 'routed'), default='bank', help="Part I's slot bank, compressed chunks, or chunks + top-k selection (bank)")
+    a('--chunk', type=_pos_int, default=64, help='chunk size P, memory=chunks|routed (64)')
+    a('--top-k', type=_pos_int, default=4, help='chunks selected per query block, memory=routed (4)')
     a('--d-model', type=_pos_int, default=64, help='model width (64)')
     a('--heads', type=_pos_int, default=4, help='attention heads (4)')
-    a('--attention', choices=('msa', 'dense'), default='msa', help='MSA layers or the dense twin (msa)')
-    a('--gate', choices=('learned', 'local', 'memory'), default='learned', help='gate mode of every layer (learned)')
     a('--batch-size', type=_pos_int, default=32, help='sequences per step (32)')
-    a('--lr', type=float, default=6e-3, help='peak learning rate (6e-3)')
+    a('--lr', type=_pos_float, default=6e-3, help='peak learning rate, finite and > 0 (6e-3)')
+    a('--clip', type=_pos_float, default=1.0, help='max global gradient norm, > 0 (1.0)')
     a('--warmup', type=_pos_int, default=30, help='warm-up steps (30)')
     a('--seed', type=_nonneg_int, default=0, help='seed of data, init and dropout (0)')
     a('--eval-every', type=_nonneg_int, default=50, help='held-out evaluation period, 0 = only at the end (50)')
     a('--eval-size', type=_pos_int, default=128, help='held-out sequences (128)')
     a('--threads', type=_pos_int, default=None, help='torch CPU threads (torch default)')
-    a('--device', default=None, help="'cpu', 'cuda', ... (default: get_device())")
-    a('--save', default=None, help='write a checkpoint here at the end')
+    a('--device', type=_device, default=None, help="cpu, cuda, cuda:N or mps (default: CUDA when available, else cpu)")
     a('--quiet', action='store_true', help='no progress output')
+    s = sub.add_parser('selective-copy', parents=[sc, common], help='copy the value after each mark to its query (chapters 9, 13)',
+                       description='Train on selective copy; prints progress to stderr and one JSON line of metrics to stdout.')
+    s.add_argument('--attention', choices=('msa', 'dense'), default='msa', help='MSA layers or the dense twin (msa)')
+    r = sub.add_parser('recall', parents=[rc, common], help='multi-query associative recall over long gaps (MQAR, chapter 13)',
+                       description='Train on long-range MQAR; prints progress to stderr and one JSON line of metrics to stdout.')
+    for q in (s, r):
+        q.add_argument('--gate', choices=GATE_CHOICES, default='learned', help='gate mode of every layer: learned, or force local / memory / compressed / selected (learned)')
+        q.add_argument('--save', type=arg_out_file, default=None, help='write a checkpoint here at the end (its folder must exist)')
+        q.add_argument('--weights-only', action='store_true', help='--save without the optimiser state (enough to evaluate, not to resume)')
+        q.add_argument('--json', type=arg_out_file, default=None, help='also write the metrics, with date, command and machine load, to this JSON file')
+    s2 = sub.add_parser('selective-copy-ablation', parents=[sc, common], help='train every ablation variant of chapter 9 and store the table',
+                        description='Train each variant (same seed, same batches) and write the results table and curves as JSON.')
+    s2.add_argument('--out', type=arg_out_file, required=True, help='JSON file to write (its folder must exist)')
+    s2.add_argument('--variants', type=_variants, default=list(ABLATIONS), help=f'comma-separated, from: {",".join(map(_slug, ABLATIONS))} (all)')
+    s2.set_defaults(eval_every=25)
     sub.add_parser('niah', add_help=False, help='needle in a haystack over a memory store (chapter 14; see: niah --help)')
     return p
 
+def _configs(args, p)->tuple: # task, model config, train config
+    W, L = args.window, args.layers or (2 if args.task == 'recall' else 3)
+    try:
+        if args.task == 'recall':
+            task = MQAR(seq_len=args.seq_len, n_pairs=args.pairs, n_keys=args.keys, n_values=args.values,
+                        min_gap=args.min_gap or 8 * L * W, seed=args.seed)
+        else:
+            lo, hi, guard = args.min_gap or W + 1, args.max_gap or 2 * W, 3 * W if args.guard is None else args.guard
+            marks = args.marks or (8 if args.min_gap is None and args.max_gap is None else max(1, min(8, args.seq_len // (hi + 2 + guard))))
+            task = SelectiveCopy(seq_len=args.seq_len, n_marks=marks, n_values=args.values, min_gap=lo, max_gap=hi, guard=guard, seed=args.seed)
+        mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=L, window=W,
+                         n_slots=args.slots, attention=getattr(args, 'attention', 'msa'), gate_mode=getattr(args, 'gate', 'learned'),
+                         memory=args.memory, chunk=args.chunk, top_k=args.top_k)
+        tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, clip=args.clip, warmup=min(args.warmup, args.steps),
+                         seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size)
+    except (TypeError, ValueError) as e: p.error(str(e))                             # usage + message, exit code 2
+    return task, mcfg, tc
+
+def _load()->str:
+    try: return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    except OSError: return 'n/a'
+
 def main(argv:list|None=None)->int: # exit code
-    "Command-line entry point: parse argv, train, print one JSON line of metrics."
-    t_start = time.perf_counter()
+    "Command-line entry point: parse argv, train, print one JSON line of metrics (exit 1, no JSON, if training diverges)."
+    t_start, load_before = time.perf_counter(), _load()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['niah']:                                                         # chapter 14's task, imported only when asked:
         from msa_nb.store import niah_main                                           # a chapter may not import a later one at load time
         return niah_main(argv[1:])
     p = build_parser()
     args = p.parse_args(argv)                                                        # exits with code 2 on bad input
+    task, mcfg, tc = _configs(args, p)
     if args.threads: torch.set_num_threads(args.threads)
-    W = args.window
+    device = args.device or get_device()
     try:
-        task = SelectiveCopy(seq_len=args.seq_len, n_marks=args.marks, n_values=args.values,
-                             min_gap=args.min_gap or W + 1, max_gap=args.max_gap or 2 * W,
-                             guard=3 * W if args.guard is None else args.guard, seed=args.seed)
-        mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=args.layers,
-                         window=W, n_slots=args.slots, attention=args.attention, gate_mode=args.gate)
-        tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=min(args.warmup, args.steps),
-                         seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size)
-    except ValueError as e: p.error(str(e))                                          # usage + message, exit code 2
-    device = torch.device(args.device) if args.device else get_device()
-    tr = Trainer(make_model(mcfg, args.seed, device), task, tc)
-    tr.fit(progress=not args.quiet, file=sys.stderr)
-    if args.save: tr.save(args.save)
+        if args.task == 'selective-copy-ablation':
+            abl = run_ablation(mcfg, task, tc, {v: ABLATIONS[v] for v in args.variants}, progress=not args.quiet, device=device)
+            abl['meta'].update(command='python -m msa_nb.train ' + ' '.join(sys.argv[1:] if argv is None else argv),
+                               load_before=load_before, load_after=_load())
+            args.out.write_text(json.dumps(abl, indent=1))
+            print(json.dumps({'out': str(args.out), 'rows': abl['rows']}), flush=True)
+            return 0
+        tr = Trainer(make_model(mcfg, args.seed, device), task, tc)
+        tr.fit(progress=not args.quiet, file=sys.stderr)
+    except FloatingPointError as e:
+        print(f"error: {e}", file=sys.stderr); return 1
     h = tr.history
-    res = {'task': 'selective-copy', 'steps': tr.step_idx, 'non_blank_acc': h['eval_acc'][-1], 'eval_loss': round(h['eval_loss'][-1], 5),
+    if not (math.isfinite(h['loss'][-1]) and math.isfinite(h['eval_loss'][-1])):     # strict JSON has no NaN: fail instead
+        print(f"error: the final loss is not finite (train {h['loss'][-1]}, held-out {h['eval_loss'][-1]})", file=sys.stderr); return 1
+    if args.save: tr.save(args.save, optimizer=not args.weights_only)
+    res = {'task': args.task, 'steps': tr.step_idx, ('acc' if args.task == 'recall' else 'non_blank_acc'): h['eval_acc'][-1],
+           'chance': task.chance, 'eval_loss': round(h['eval_loss'][-1], 5),
            'train_loss': round(h['loss'][-1], 5), 'steps_to_96': steps_to(h), 'eval_curve': dict(zip(h['eval_step'], h['eval_acc'])),
            'train_s': round(tr.elapsed, 2), 'wall_s': round(time.perf_counter() - t_start, 2),
            'threads': torch.get_num_threads(), 'device': str(device), 'torch': torch.__version__,
            'params': tr.model.n_params(), 'model_cfg': asdict(mcfg), 'train_cfg': asdict(tc), 'task_cfg': asdict(task)}
+    if args.json:
+        args.json.write_text(json.dumps({**res, 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+                                         'command': 'python -m msa_nb.train ' + ' '.join(sys.argv[1:] if argv is None else argv),
+                                         'machine': f'{platform.machine()} {platform.system()}, {os.cpu_count()} cpus',
+                                         'load_before': load_before, 'load_after': _load()}, indent=1))
     print(json.dumps(res), flush=True)
     return 0
 

@@ -14,6 +14,7 @@ import torch.nn as nn
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 import ipywidgets as widgets
+from .core import STORED
 from .attention import check_int
 from .banded import band_mask, check_window
 from .layer import MSAttention, MSAWeights
@@ -382,7 +383,7 @@ class Explorer:
 
     # ---- tab 2: training -------------------------------------------------------------------------------------------
     def checkpoint_path(self):
-        "The stored checkpoint, or None when it is absent (Colab has no data/ folder)."
+        "The stored checkpoint, or None when it is absent (e.g. a checkout without data/)."
         return self.checkpoint if self.checkpoint.exists() else None
 
     def train(self,
@@ -483,8 +484,8 @@ class Explorer:
         rows = self.stored_rows()
         with stored_out:
             if rows: self._show('stored', plot_speed(rows, title=f'stored results ({self.bench_csv.name})'))
-            else: print(f'No stored GPU results: {self.bench_csv} is not here (e.g. in Colab). Make them on a GPU with\n'
-                        f'  python -m msa_nb.bench --device cuda --out data/{BENCH_CSV}')
+            else: print(f'No stored GPU results: {self.bench_csv} is not here. They are made on a GPU with\n'
+                        f'  {STORED[BENCH_CSV]}')
         return widgets.VBox([widgets.HTML('<b>Speed</b>'), widgets.HBox([self.speed_button, self.speed_status]),
                              live_out, stored_out])
 

@@ -4,7 +4,7 @@
 
 Cells run in order in one namespace, like `nbdev_test --flags ...`: a cell carrying a flag in --skip is skipped
 unless that flag is also in --flags. Figures are saved to $OUT (or /tmp) instead of shown."""
-import __future__, argparse, json, os, re, sys, time, types
+import __future__, argparse, json, linecache, os, re, sys, time, types
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
@@ -34,6 +34,8 @@ for i, c in enumerate(json.load(open(a.nb))['cells']):
     t0 = time.perf_counter()
     print(f'--- cell {i}' + (f' [{", ".join(sorted(cell_flags & flags))}]' if cell_flags & flags else ''), flush=True)
     if re.search(r'^from __future__ import annotations', src, re.M): flags_c |= __future__.annotations.compiler_flag
-    exec(compile(src, f'{a.nb}:cell{i}', 'exec', flags=flags_c, dont_inherit=True), ns)
+    name = f'{a.nb}:cell{i}'
+    linecache.cache[name] = (len(src), None, src.splitlines(keepends=True), name)  # inspect.getsource works, as in IPython
+    exec(compile(src, name, 'exec', flags=flags_c, dont_inherit=True), ns)
     print(f'    ({time.perf_counter() - t0:.1f} s)', flush=True)
 print(f'OK: {a.nb} ran with flags {sorted(flags)}')

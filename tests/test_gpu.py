@@ -1,0 +1,165 @@
+"""GPU tests of the fused FlexAttention path (chapter 3b); every test is skipped without CUDA.
+
+    python -m pytest tests/test_gpu.py -v                                      # on a machine with a CUDA GPU
+    MSA_GPU_TEST_OUT=data/gpu_test_last.json python -m pytest tests/test_gpu.py -v   # and store the results
+
+1. `test_varied_lengths_stay_fused`: the table of issue 11. One `MSAttention(512, 8, 256, 64)` in bf16, training mode,
+   forward + backward at 30 distinct lengths in the order a variable-length run meets them (65,536 and 262,144 first,
+   then 512, 1,000-5,000, 6,000, ..., 10,000, 40,000 and 16 random lengths). With `dynamic=False` the 9th length fell
+   back to the unfused N x N path (7 GiB at N = 6,000, out of memory at 40,000); here the extra peak memory must stay
+   linear in N (at most 32 KiB per token + 256 MiB) at every length, and torch must hold only a few compiled graphs.
+2. `test_fused_matches_float64`: the fused kernel (float32 and bfloat16) against `banded_attention` in float64, values
+   and gradients of q, k, v, with ragged N, causal windows, padding in the middle and an all-padding sequence.
+3. `test_compressed_matches_float64`: chapter 12b's fused compressed branch against chapter 12 in float64, values and
+   gradients, causal with padding in the middle and non-causal with random padding.
+4. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
+Imports only torch, einops and msa_nb (no fastcore or nbdev needed on the GPU machine).
+"""
+import datetime, json, math, os, random, sys, time
+from pathlib import Path
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from msa_nb.banded import banded_attention
+from msa_nb.flex import FlexFallbackError, flex_graph_count, flex_local_attention, local_attention
+import msa_nb.flex as flex
+from msa_nb.layer import MSAttention
+from msa_nb.chunk_memory import compressed_attention
+from msa_nb.flex_compressed import flex_compressed_attention
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+RESULTS = {}
+GIB, KIB = 2**30, 2**10
+BYTES_PER_TOKEN, SLACK = 32 * KIB, 256 * 2**20      # the linear bound on extra peak memory (B = 1)
+
+
+def save():
+    "Write what the tests measured so far to $MSA_GPU_TEST_OUT (JSON), if that is set: after every step, so a killed run keeps its rows."
+    path = os.environ.get('MSA_GPU_TEST_OUT')
+    if not (path and RESULTS and torch.cuda.is_available()): return
+    meta = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, cuda=torch.version.cuda,
+                date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+                command='MSA_GPU_TEST_OUT=... python -m pytest tests/test_gpu.py -v',
+                bound=f'extra peak <= {BYTES_PER_TOKEN // KIB} KiB x N + {SLACK // 2**20} MiB')
+    Path(path).write_text(json.dumps(dict(meta, **RESULTS), indent=1) + '\n')
+
+
+def lengths():
+    "The order of issue 11's table, then 16 more distinct lengths: 30 distinct lengths in all."
+    first = [65536, 262144, 512, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 40000]
+    rng, more = random.Random(0), []
+    while len(more) < 16:
+        n = rng.randint(100, 131072)
+        if n not in first + more: more.append(n)
+    return first + more
+
+
+def test_varied_lengths_stay_fused():
+    dev = torch.device('cuda')
+    torch.manual_seed(0)
+    m = MSAttention(512, 8, 256, 64).to(dev, torch.bfloat16).train()
+    params = [p for p in m.parameters()]
+    rows = []
+    for call, n in enumerate(lengths(), 1):
+        x = torch.randn(1, n, 512, device=dev, dtype=torch.bfloat16, requires_grad=True)      # (B, N, d_model)
+        gy = torch.randn_like(x)                                                              # (B, N, d_model)
+        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated(); t0 = time.perf_counter()
+        grads = torch.autograd.grad(m(x), [x] + params, gy)                                   # fwd + bwd
+        torch.cuda.synchronize()
+        took, extra = time.perf_counter() - t0, torch.cuda.max_memory_allocated() - base
+        ok = all(bool(torch.isfinite(g).all()) for g in grads)
+        row = dict(call=call, N=n, extra_peak_gib=round(extra / GIB, 4), bound_gib=round((BYTES_PER_TOKEN * n + SLACK) / GIB, 4),
+                   bytes_per_token=round(extra / n), seconds=round(took, 3), graphs=flex_graph_count(), finite=ok)
+        rows.append(row); print(row, flush=True)
+        del x, gy, grads
+        RESULTS['varied_lengths'] = dict(layer='MSAttention(512, 8, 256, 64)', dtype='bfloat16', mode='train, fwd+bwd', B=1,
+                                         rows=rows)
+        save()
+        assert ok, row
+        assert extra <= BYTES_PER_TOKEN * n + SLACK, f'extra peak memory not linear in N (dense fallback?): {row}'
+    assert flex_graph_count() <= 6, f'{flex_graph_count()} compiled graphs for one variant: shapes are not dynamic'
+
+
+def rel(a, b): return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-300)).item()
+
+
+CASES = [  # N (ragged), W, causal, padding
+    (1000, 64, False, None), (3001, 256, True, None), (2500, 100, False, 'middle'), (1337, 128, True, 'middle'),
+    (777, 50, False, 'random'), (4099, 256, True, 'random')]
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-4), (torch.bfloat16, 2e-2)], ids=['float32', 'bfloat16'])
+def test_fused_matches_float64(dtype, tol):
+    dev, g = torch.device('cuda'), torch.Generator(device='cuda').manual_seed(1)
+    out = []
+    for N, W, causal, pad in CASES:
+        B, H, D = 2, 4, 64
+        q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.float64, generator=g) for _ in range(3))  # (B, H, N, D)
+        go = torch.randn(B, H, N, D, device=dev, dtype=torch.float64, generator=g)                          # (B, H, N, D)
+        kpm = None
+        if pad == 'middle':
+            kpm = torch.zeros(B, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * W] = True    # empty rows too
+        elif pad == 'random':
+            kpm = torch.rand(B, N, device=dev, generator=g) < 0.3
+        if kpm is not None: kpm[1] = True                                                                   # one all-padding sequence
+        q64, k64, v64 = (t.clone().requires_grad_(True) for t in (q, k, v))
+        ref = banded_attention(q64, k64, v64, W, causal, kpm)                                               # (B, H, N, D) float64
+        gref = torch.autograd.grad(ref, (q64, k64, v64), go)
+        ql, kl, vl = (t.to(dtype).requires_grad_(True) for t in (q, k, v))
+        o = flex_local_attention(ql, kl, vl, W, causal, kpm)                                                # (B, H, N, D) fused
+        gf = torch.autograd.grad(o, (ql, kl, vl), go.to(dtype))
+        e = dict(dtype=str(dtype).split('.')[-1], N=N, W=W, causal=causal, pad=pad, out=rel(o, ref),
+                 dq=rel(gf[0], gref[0]), dk=rel(gf[1], gref[1]), dv=rel(gf[2], gref[2]),
+                 finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
+        if kpm is not None: e['padded_rows_zero'] = bool((o[1] == 0).all())
+        out.append(e); print(e, flush=True)
+        RESULTS.setdefault('float64_checks', []).append(e); save()
+        assert e['finite'] and e.get('padded_rows_zero', True), e
+        assert max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
+    RESULTS['graphs_after_checks'] = flex_graph_count(); save()
+
+
+def test_auto_takes_the_fused_path_and_rejects_bad_input():
+    q = torch.randn(1, 2, 300, 64, device='cuda', dtype=torch.bfloat16)                  # (B, H, N, D)
+    with torch.no_grad():
+        a, b = local_attention(q, q, q, 32), flex_local_attention(q, q, q, 32)
+    assert torch.equal(a, b)
+    bad = torch.randn(1, 2, 300, 8, device='cuda', dtype=torch.bfloat16)                 # D = 8: not for the kernel
+    with pytest.raises(ValueError, match='power of two'): flex_local_attention(bad, bad, bad, 32)
+    with pytest.raises(ValueError, match='is on cpu'):
+        flex_local_attention(q, q, q, 32, key_padding_mask=torch.zeros(1, 300, dtype=torch.bool))
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-3), (torch.bfloat16, 2e-2)], ids=['float32', 'bfloat16'])
+def test_compressed_matches_float64(dtype, tol):
+    dev, g = torch.device('cuda'), torch.Generator(device='cuda').manual_seed(2)
+    for N, P, causal, pad in ((3001, 32, True, 'middle'), (4099, 64, False, 'random'), (5000, 64, True, None)):
+        q, k, v, go = (torch.randn(2, 4, N, 64, device=dev, dtype=torch.float64, generator=g) for _ in range(4))  # (B, H, N, D)
+        kpm = None
+        if pad == 'middle': kpm = torch.zeros(2, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
+        elif pad == 'random': kpm = torch.rand(2, N, device=dev, generator=g) < 0.3
+        r64 = [t.clone().requires_grad_(True) for t in (q, k, v)]
+        ref = compressed_attention(*r64, P, causal, kpm)                                    # (B, H, N, D) float64
+        gr = torch.autograd.grad(ref, r64, go)
+        lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
+        o = flex_compressed_attention(*lo, P, causal, kpm)                                  # (B, H, N, D) fused
+        gf = torch.autograd.grad(o, lo, go.to(dtype))
+        e = dict(dtype=str(dtype).split('.')[-1], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref),
+                 dq=rel(gf[0], gr[0]), dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]),
+                 finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
+        print(e, flush=True); RESULTS.setdefault('compressed_float64_checks', []).append(e); save()
+        assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
+
+
+def test_fallback_is_loud():
+    q = torch.randn(1, 2, 1000, 64, device='cuda', dtype=torch.float16)                  # a dtype no test used yet
+    old, flex.RECOMPILE_LIMIT = flex.RECOMPILE_LIMIT, flex_graph_count()
+    free0 = torch.cuda.memory_allocated()
+    try:
+        with pytest.raises(FlexFallbackError, match='RECOMPILE_LIMIT') as e:
+            with torch.no_grad(): flex_local_attention(q, q, q, 64)
+    finally: flex.RECOMPILE_LIMIT = old
+    RESULTS['fallback_error'] = str(e.value)[:400]; save()
+    assert torch.cuda.memory_allocated() - free0 < 2**20                                # nothing N x N was built
