@@ -113,7 +113,7 @@ def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->tor
     lo, hi = (i - window).clamp(min=0), (i + (0 if causal else window)).clamp(max=N - 1) + 1   # (N,) each
     return (cs[:, hi] - cs[:, lo]) > 0                                    # (B, N)
 
-RECOMPILE_LIMIT = 32          # compiled variants the fused kernel may hold (dtype x causal x padding x grad x ...)
+RECOMPILE_LIMIT = 32          # compiled variants the fused kernel may hold (dtype x padding x grad x ...)
 
 class FlexFallbackError(RuntimeError):
     "The compiled FlexAttention kernel cannot serve this call; torch would otherwise run its unfused N x N reference path."

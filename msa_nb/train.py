@@ -358,6 +358,7 @@ def build_parser()->argparse.ArgumentParser:
     s2.add_argument('--out', type=arg_out_file, required=True, help='JSON file to write (its folder must exist)')
     s2.add_argument('--variants', type=_variants, default=list(ABLATIONS), help=f'comma-separated, from: {",".join(map(_slug, ABLATIONS))} (all)')
     s2.set_defaults(eval_every=25)
+    sub.add_parser('niah', add_help=False, help='needle in a haystack over a memory store (chapter 14; see: niah --help)')
     return p
 
 def _configs(args, p)->tuple: # task, model config, train config
@@ -385,6 +386,10 @@ def _load()->str:
 def main(argv:list|None=None)->int: # exit code
     "Command-line entry point: parse argv, train, print one JSON line of metrics (exit 1, no JSON, if training diverges)."
     t_start, load_before = time.perf_counter(), _load()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['niah']:                                                         # chapter 14's task, imported only when asked:
+        from msa_nb.store import niah_main                                           # a chapter may not import a later one at load time
+        return niah_main(argv[1:])
     p = build_parser()
     args = p.parse_args(argv)                                                        # exits with code 2 on bad input
     task, mcfg, tc = _configs(args, p)

@@ -20,7 +20,7 @@ CHROMIUM = os.environ.get('MSA_NB_CHROMIUM', '/usr/bin/chromium')
 NOTEBOOK = '11_inspect.ipynb'
 FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync']  # Playwright adds --headless itself
-RUN_LIMIT_S = 150  # running every cell of the chapter (about 20 s on 2 cores)
+RUN_LIMIT_S = 600  # running every cell of the chapter (about 20 s on an idle 2-core machine; generous for a loaded one)
 
 
 def _require(ok, why):

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted(p for p in (ROOT / 'solutions').glob('*.ipynb') if not p.name.startswith(('_', '.')))
 NBDEV_TEST = Path(sys.executable).with_name('nbdev_test')
-LIMIT_S = int(os.environ.get('MSA_NB_TEST_TIMEOUT', '300'))
+LIMIT_S = int(os.environ.get('MSA_NB_TEST_TIMEOUT', '900'))
 
 
 def _exercises(nb_path):
