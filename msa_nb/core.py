@@ -24,6 +24,12 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'flex_dynamic_ab.json': 'python scripts/gpu_flex_dynamic.py dynamic && python scripts/gpu_flex_dynamic.py static, then $OUT/flex_dynamic_ab.json to data/ (chapter 3b, on a GPU)',
     'bench_mixed_gpu.json': 'python -m msa_nb.bench --device cuda --lengths-mixed 32 --out data/bench_mixed_gpu.json (chapter 10, on a GPU)',
     'compressed_gpu.json': 'python scripts/gpu_compressed.py, then $OUT/compressed_gpu.json to data/ (chapter 12b, on a GPU)',
+    'niah_model.pt': 'python -m msa_nb.train niah --threads 1 --save data/niah_model.pt (chapter 14)',
+    'niah_model_global.pt': 'python -m msa_nb.train niah --threads 1 --rope global --save data/niah_model_global.pt (chapter 14)',
+    'niah_scaling.json': 'python -m msa_nb.niah --tokens 4096,16384,65536,131072,524288,1048576 --seed 0 --threads 1 --out data/niah_scaling.json (chapter 15)',
+    'niah_rope_global.json': 'python -m msa_nb.niah --tokens 4096,16384,65536,131072,524288,1048576 --seed 0 --threads 1 --model data/niah_model_global.pt --out data/niah_rope_global.json (chapter 15)',
+    'niah_parallel.json': 'torchrun --nproc-per-node 2 -m msa_nb.niah --tokens 131072 --seed 0 --threads 1 --out data/niah_parallel.json (chapter 15)',
+    'niah_interleave.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --interleave --out data/niah_interleave.json (chapter 15)',
 }
 
 def stored_dirs()->list: # folders searched, in order

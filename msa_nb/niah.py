@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 from einops import rearrange
 from .attention import check_int
+from .core import stored_path
 from .store import (NeedleTask, NiahModel, MemoryStore, make_corpus, questions, answers, load_model,
                           merge_topk, PAD)
 
@@ -18,9 +19,9 @@ from .store import (NeedleTask, NiahModel, MemoryStore, make_corpus, questions, 
 __all__ = ['data_dir', 'answers_digest', 'run_size', 'assign_shards', 'ShardedStore', 'interleave_eval', 'build_parser', 'main']
 
 # %% ../nbs/15_scaling.ipynb #b78bceea
-def data_dir()->Path: # the course's data/ folder
-    "The repository's data/ folder (stored models and results)."
-    return Path(__file__).resolve().parent.parent / 'data' if '__file__' in globals() else Path('../data')
+def data_dir()->Path: # the folder of the stored NIAH model and results
+    "Where the stored NIAH model and results live: the installed package's data/ or the repository's (`msa_nb.core.stored_path`)."
+    return stored_path('niah_model.pt').parent
 
 def answers_digest(ids:torch.Tensor, # (Q, k) selected documents
                    pred:torch.Tensor)->str: # (Q, places) answers -> 12 hex digits
