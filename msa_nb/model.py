@@ -36,7 +36,7 @@ class MSAConfig:
     dropout:float=0.0 # dropout on the residual branches (training only)
     causal:bool=False # language-model mode
     attention:str='msa' # 'msa' (MSAttention) or 'dense' (full attention with RoPE: the dense twin)
-    gate_mode:str='learned' # 'learned', 'local' or 'memory' (forces the gate of every MSA layer)
+    gate_mode:str='learned' # 'learned', 'local' or 'memory' (forces the gate of every MSA layer); Part II memories add one mode per branch
     per_head_gate:bool=False # one gate per head instead of per token
     momentum:float=0.05 # EMA rate of the memory refresh
     rope_base:float=10000. # RoPE frequency base (a finite number > 0)

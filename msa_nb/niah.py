@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from einops import rearrange
 from .attention import check_int
-from .core import stored_path
+from .core import stored_path, arg_int
 from .store import (NeedleTask, NiahModel, MemoryStore, make_corpus, questions, answers, load_model,
                           merge_topk, PAD)
 
@@ -190,11 +190,7 @@ def _sizes(s:str)->list:
     if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"expected positive token counts, got {s!r}")
     return v
 
-def _pos(s:str)->int:
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
+_pos = arg_int(1)  # the course-wide argparse check (chapter 0)
 
 def build_parser()->argparse.ArgumentParser:
     "The argument parser of `python -m msa_nb.niah`."
