@@ -18,8 +18,8 @@ except ImportError:                                                       # torc
 
 # %% auto #0
 __all__ = ['RECOMPILE_LIMIT', 'BACKENDS', 'band_mask_mod', 'band_block_mask', 'FlexFallbackError', 'compiled_flex',
-           'flex_graph_count', 'pad_to', 'divisible', 'fused_flex', 'flex_local_attention', 'flex_available',
-           'local_attention']
+           'flex_graph_count', 'pad_to', 'divisible', 'fused_flex', 'check_flex_call', 'flex_local_attention',
+           'flex_available', 'local_attention']
 
 # %% ../nbs/03b_flex.ipynb #bd43a4df
 def band_mask_mod(
@@ -182,6 +182,22 @@ def fused_flex(
             "(shapes are dynamic); many dtypes, head sizes or kernel_options do. Raise msa_nb.flex.RECOMPILE_LIMIT, or run "
             "with TORCH_LOGS=recompiles to see what changes") from e
 
+def check_flex_call(
+    q:torch.Tensor, # queries (B, H, N, D)
+    k:torch.Tensor, # keys
+    v:torch.Tensor, # values
+    instead:str, # what the caller should use when FlexAttention cannot serve the call, for the messages
+)->bool: # True on CUDA (the fused kernel), False elsewhere (the unfused forward-only path)
+    "Refuse what FlexAttention cannot do: an unsupported dtype or head size on CUDA, a backward pass off CUDA."
+    cuda = q.device.type == 'cuda'
+    if cuda and not _flex_suits(q):
+        raise ValueError(f"the fused kernel needs float16/bfloat16/float32 and a head size D that is a power of two >= 16, "
+                         f"got {q.dtype} and q {tuple(q.shape)}; use {instead}")
+    if not cuda and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use {instead} there, "
+                           "or call under torch.no_grad()")
+    return cuda
+
 def flex_local_attention(
     q:torch.Tensor, # queries (B, H, N, D)
     k:torch.Tensor, # keys (B, H, N, D)
@@ -201,13 +217,7 @@ def flex_local_attention(
     check_key_padding_mask(key_padding_mask, B, N)
     if key_padding_mask is not None and key_padding_mask.device != q.device:
         raise ValueError(f"key_padding_mask is on {key_padding_mask.device} but q is on {q.device}")
-    cuda = q.device.type == 'cuda'
-    if cuda and not _flex_suits(q):
-        raise ValueError(f"the fused kernel needs float16/bfloat16/float32 and a head size D that is a power of two >= 16, "
-                         f"got {q.dtype} and q {tuple(q.shape)}; use backend='chunked'")
-    if not cuda and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use backend='chunked' there, "
-                           "or call under torch.no_grad()")
+    cuda = check_flex_call(q, k, v, "backend='chunked'")                # True: the fused CUDA kernel
     if cuda:                                                              # whole tiles: the kernel skips bounds checks
         L = -(-N // block_size) * block_size
         qp, kp, vp = (pad_to(t, L) for t in (q, k, v))                    # (B, H, L, D) each, zeros past N

@@ -8,7 +8,7 @@ import functools, math, warnings
 import torch
 import torch.nn.functional as F
 from .attention import check_qkv, check_key_padding_mask, check_int
-from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, _compact, _flex_suits
+from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, _compact, check_flex_call
 from .chunk_memory import pool_chunks, n_chunks
 
 # %% auto #0
@@ -111,13 +111,7 @@ def flex_compressed_attention(
     check_qkv(q, k, v); check_int('chunk', chunk)
     B, H, N, D = q.shape
     check_key_padding_mask(key_padding_mask, B, N)
-    cuda = q.device.type == 'cuda'
-    if cuda and not _flex_suits(q):
-        raise ValueError(f"the fused kernel needs float16/bfloat16/float32 and a head size D that is a power of two >= 16, "
-                         f"got {q.dtype} and q {tuple(q.shape)}; use chunk_memory.compressed_attention")
-    if not cuda and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        raise RuntimeError(f"FlexAttention has no backward on {q.device.type}: use chunk_memory.compressed_attention "
-                           "there, or call under torch.no_grad()")
+    cuda = check_flex_call(q, k, v, 'chunk_memory.compressed_attention')  # True: the fused CUDA kernel
     pooled = pool_chunks(k, v, chunk, key_padding_mask)                  # (B, H, C, D) x 2, (B, C)
     valid = None if key_padding_mask is None else pooled.valid            # (B, C)
     if cuda:                                                              # whole tiles on both axes (chapter 3b)
