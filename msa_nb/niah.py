@@ -13,7 +13,7 @@ from einops import rearrange
 from .attention import check_int
 from .core import stored_path, arg_int
 from .store import (NeedleTask, NiahModel, MemoryStore, make_corpus, questions, answers, load_model,
-                          merge_topk, PAD)
+                          merge_topk, PAD, ask_needles)
 
 # %% auto #0
 __all__ = ['data_dir', 'answers_digest', 'run_size', 'assign_shards', 'ShardedStore', 'interleave_eval', 'build_parser', 'main']
@@ -53,19 +53,13 @@ def run_size(model:NiahModel, # trained model
         store.add(corpus.tokens, batch_size)
         if world > 1: dist.barrier(group)
         encode_s = time.perf_counter() - t0
-        docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,)
-        qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
-        ids, pred, ms = [], [], []
-        for i in range(len(qt)):
-            t1 = time.perf_counter(); r = store.ask(qt[i:i + 1], k); ms.append((time.perf_counter() - t1) * 1e3)
-            ids.append(r['ids']); pred.append(answers(task, r['logits']))
-        ids, pred = torch.cat(ids), torch.cat(pred)                                       # (Q, k), (Q, places)
+        ids, pred, ans, needle, ms = ask_needles(store, task, corpus, n_questions, seed, k)  # (Q, k), (Q, places) x 2, (Q,), list
         ram, disk = float(store.ram_bytes), float(store.disk_bytes)
         if world > 1:                                                                     # totals over the shards
             t = torch.tensor([ram, disk, encode_s], dtype=torch.float64); dist.all_reduce(t, group=group)
             ram, disk = t[0].item(), t[1].item()
         return {'tokens': n_docs * task.doc_len, 'docs': n_docs, 'chunks': int(n_docs * -(-task.doc_len // model.cfg.chunk)),
-                'k': k, 'questions': len(qt), 'world': world,
+                'k': k, 'questions': len(needle), 'world': world,
                 'acc': round((pred == ans).all(1).float().mean().item(), 4),
                 'router_top1': round((ids[:, 0] == needle).float().mean().item(), 4),
                 'router_recall_at_k': round((ids == needle[:, None]).any(1).float().mean().item(), 4),

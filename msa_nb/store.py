@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import attention, check_int
+from .core import arg_int
 from .layer import apply_rope
 from .chunk_memory import pool_chunks
 from .routing import cosine_router_scores, infonce_router_loss
@@ -22,7 +23,7 @@ from .routing import cosine_router_scores, infonce_router_loss
 __all__ = ['PAD', 'QRY', 'IS', 'PTR', 'N_SPECIAL', 'STORE_VERSION', 'NeedleTask', 'Corpus', 'make_corpus', 'questions',
            'train_batch', 'NiahConfig', 'SegmentAttention', 'SegmentBlock', 'Encoded', 'NiahModel', 'route_scores',
            'doc_scores', 'NiahTrainConfig', 'niah_step_loss', 'train_niah', 'fingerprint', 'save_model', 'load_model',
-           'merge_topk', 'MemoryStore', 'answers', 'needle_eval', 'niah_parser', 'niah_main']
+           'merge_topk', 'MemoryStore', 'answers', 'ask_needles', 'needle_eval', 'niah_parser', 'niah_main']
 
 # %% ../nbs/14_memory_store.ipynb #4015887a
 PAD, QRY, IS, PTR, N_SPECIAL = 0, 1, 2, 3, 4  # special tokens; answer slots, keys, digits and filler follow
@@ -592,6 +593,22 @@ def answers(task:NeedleTask, logits:torch.Tensor)->torch.Tensor: # (Q, places) p
     "The model's answer: the argmax at the answer slots (the last `n_places` positions of a question)."
     return logits[:, -task.n_places:].argmax(-1)
 
+def ask_needles(store, # a MemoryStore (or anything with its `ask`)
+                task:NeedleTask, # the task
+                corpus, # the haystack the store holds, from `make_corpus`
+                n_questions:int, # questions, each about a different document
+                seed:int, # question seed
+                k:int)->tuple: # ids (Q, k), pred (Q, places), ans (Q, places), needle (Q,), per-question ms
+    "Ask the store one needle question at a time (latency per question): selected documents, answers, truth."
+    n_docs = corpus.tokens.shape[0]
+    docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,)
+    qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
+    ids, pred, ms = [], [], []
+    for i in range(len(qt)):
+        t1 = time.perf_counter(); r = store.ask(qt[i:i + 1], k); ms.append((time.perf_counter() - t1) * 1e3)
+        ids.append(r['ids']); pred.append(answers(task, r['logits']))
+    return torch.cat(ids), torch.cat(pred), ans, needle, ms                           # (Q, k), (Q, places) x 2, (Q,), list
+
 def needle_eval(model:NiahModel, # trained model
                 task:NeedleTask, # its task
                 n_docs:int, # documents in the haystack
@@ -610,14 +627,8 @@ def needle_eval(model:NiahModel, # trained model
         t0 = time.perf_counter()
         store = MemoryStore(model, path); store.add(corpus.tokens, batch_size)
         encode_s = time.perf_counter() - t0
-        docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,)
-        qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
-        ids, pred, ms = [], [], []
-        for i in range(len(qt)):
-            t1 = time.perf_counter(); r = store.ask(qt[i:i + 1], k); ms.append((time.perf_counter() - t1) * 1e3)
-            ids.append(r['ids']); pred.append(answers(task, r['logits']))
-        ids, pred = torch.cat(ids), torch.cat(pred)                                       # (Q, k), (Q, places)
-        return {'tokens': n_docs * task.doc_len, 'docs': n_docs, 'chunks': store.n_chunks, 'k': k, 'questions': len(qt),
+        ids, pred, ans, needle, ms = ask_needles(store, task, corpus, n_questions, seed, k)  # (Q, k), (Q, places) x 2, (Q,), list
+        return {'tokens': n_docs * task.doc_len, 'docs': n_docs, 'chunks': store.n_chunks, 'k': k, 'questions': len(needle),
                 'acc': (pred == ans).all(1).float().mean().item(),
                 'router_top1': (ids[:, 0] == needle).float().mean().item(),
                 'router_recall_at_k': (ids == needle[:, None]).any(1).float().mean().item(),
@@ -631,11 +642,7 @@ def niah_parser()->argparse.ArgumentParser:
     "The argument parser of `python -m msa_nb.train niah`."
     p = argparse.ArgumentParser(prog='python -m msa_nb.train niah', description='Train the needle-in-a-haystack model of chapter 14; prints progress to stderr and one JSON line to stdout.')
     a = p.add_argument
-    def pos(s):
-        try: v = int(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-        if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-        return v
+    pos = arg_int(1)                                                  # the course-wide check (chapter 0)
     a('--steps', type=pos, default=NiahTrainConfig.steps, help=f'optimiser steps ({NiahTrainConfig.steps})')
     a('--min-docs', type=pos, default=NiahTrainConfig.min_docs, help=f'smallest training pool ({NiahTrainConfig.min_docs})')
     a('--max-docs', type=pos, default=NiahTrainConfig.max_docs, help=f'largest training pool ({NiahTrainConfig.max_docs})')
