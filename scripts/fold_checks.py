@@ -7,6 +7,10 @@ teach it) starts with the nbdev directive `#| hide` and its next line is a comme
 JupyterLab and Notebook 7 show it folded (click the bar to open it). Every other cell gets no `jupyter` metadata.
 settings.ini's `allowed_cell_metadata_keys = jupyter` makes `nbdev_clean` keep it.
 
+Colab is left alone: it folds a cell only as a form (`"cellView": "form"` plus a `#@title` line at the top of the
+source), and a `#@title` first line would push nbdev's `#| hide` off the top of the cell, where nbdev no longer reads
+it as a directive. In Colab the checking cells stay open; they are short and each says what it checks.
+
     python scripts/fold_checks.py            # set the metadata in nbs/*.ipynb (idempotent)
     python scripts/fold_checks.py --check    # change nothing; exit 1 and list the notebooks that would change
 """
