@@ -1,7 +1,9 @@
 """MkDocs hooks for the course website (loaded by mkdocs.yml `hooks:`).
 
 - the chapters are read where they live, in nbs/ (or in the folder named by the environment variable MSA_NB_SITE_NBS,
-  which the site test uses for an executed copy); the syllabus nbs/index.ipynb is the landing page;
+  which the site test uses for an executed copy); the syllabus nbs/index.ipynb is the landing page; the pages show
+  each notebook without its `#| hide` cells (the Colab install cell, the folded checking cells that `nbdev_test` runs):
+  a copy without them is written to a temporary folder and rendered from there;
 - one API page per module of msa_nb/ (`::: msa_nb.<module>`, rendered by mkdocstrings), new modules included;
 - the navigation is built from the notebooks and modules present (Part I: chapters 1-11, Part II: 12 on);
 - MathJax 2 is served from the site itself (copied from the `jupyter-server-mathjax` package), the Colab badges are
@@ -9,7 +11,7 @@
 - after the build, every page is checked: nothing may be fetched from another host, and every relative link and
   resource must exist in the site. Either failure stops the build.
 """
-import os, re, shutil
+import json, os, re, shutil, tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
@@ -34,6 +36,9 @@ INLINE_FETCH = re.compile(r'''(?:import\s*\(\s*|from\s*|fetch\s*\(\s*|src\s*=\s*
 NB_LINK = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|/|#)([^"#?]+\.ipynb)(#[^"]*)?"', re.I)
 
 
+_SHOWN = None   # the temporary folder of the notebooks without their hidden cells, during a build
+
+
 def nbs_dir():
     "Where the chapters are read from."
     return Path(os.environ.get('MSA_NB_SITE_NBS', ROOT / 'nbs')).resolve()
@@ -43,6 +48,24 @@ def chapters():
     "The notebooks of the course, index first, then in file-name order (01_..., 03b_..., 12_..., explorer)."
     nbs = sorted(p.name for p in nbs_dir().glob('*.ipynb') if not p.name.startswith(('_', '.')))
     return (['index.ipynb'] if 'index.ipynb' in nbs else []) + [n for n in nbs if n != 'index.ipynb']
+
+
+def is_hidden(cell)->bool:
+    "A code cell whose leading `#|` directives include nbdev's `hide`: run by nbdev_test, not shown on the website."
+    if cell.get('cell_type') != 'code': return False
+    for line in ''.join(cell.get('source', '')).splitlines():
+        s = line.strip()
+        if not s: continue
+        if not s.startswith('#|'): return False
+        if 'hide' in s[2:].replace(',', ' ').split(): return True
+    return False
+
+
+def without_hidden(src:Path, dest:Path):
+    "Copy the notebook `src` to `dest` without its `#| hide` cells."
+    nb = json.loads(src.read_text(encoding='utf-8'))
+    nb['cells'] = [c for c in nb['cells'] if not is_hidden(c)]
+    dest.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
 
 
 def modules():
@@ -74,8 +97,11 @@ def on_config(config):
 @event_priority(100)  # before mkdocs-jupyter's on_files, so that it renders these notebooks too
 def on_files(files, config):
     src = nbs_dir()
+    global _SHOWN
+    shown = _SHOWN = Path(tempfile.mkdtemp(prefix='msa_nb_site_nbs_'))   # the notebooks as the pages show them (removed after the build)
     for name in chapters():
-        files.append(File(name, src_dir=str(src), dest_dir=config['site_dir'],
+        without_hidden(src / name, shown / name)
+        files.append(File(name, src_dir=str(shown), dest_dir=config['site_dir'],
                           use_directory_urls=config['use_directory_urls']))
     for m in modules():
         files.append(File.generated(config, f'api/{m}.md',
@@ -106,6 +132,7 @@ def on_post_page(output, page, config):
 
 
 def on_post_build(config):
+    if _SHOWN is not None: shutil.rmtree(_SHOWN, ignore_errors=True)
     import jupyter_server_mathjax
     static = Path(jupyter_server_mathjax.__file__).parent / 'static'
     dest = Path(config['site_dir']) / 'assets' / 'mathjax'

@@ -73,6 +73,22 @@ def test_docments_become_parameter_tables(site):
     assert 'one-sided window W: query i sees keys with |i - j| &lt;= W' in html   # band_mask's `window` docment
 
 
+def test_hidden_cells_are_not_on_the_pages(site):
+    "nbdev's `#| hide` cells (the Colab install cell, the folded `# checks:` cells) run in nbdev_test but are not shown."
+    import json, re
+    from html import unescape
+    nb = json.loads((ROOT / 'nbs' / f'{CHAPTER}.ipynb').read_text(encoding='utf-8'))
+    checks = [c for c in nb['cells'] if c['cell_type'] == 'code' and ''.join(c['source']).startswith('#| hide\n# checks:')]
+    assert checks, f'{CHAPTER} has no hidden checking cell to look for'
+    html = (site / CHAPTER / 'index.html').read_text(encoding='utf-8')
+    assert 'Runs only inside Google Colab' not in html                 # the install cell's first comment
+    text = unescape(re.sub(r'<[^>]+>', '', html))                       # the page as text, highlighting spans removed
+    for c in checks:                                                    # each checking cell's `# checks: ...` line
+        line = ''.join(c['source']).splitlines()[1]
+        assert line not in text, line
+    assert '<span class="nf">band_mask</span>' in html                   # a visible cell: the definition of the chapter's band_mask
+
+
 @pytest.fixture(scope='module')
 def server(site):
     port = _free_port()
