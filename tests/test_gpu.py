@@ -27,6 +27,9 @@ import msa_nb.flex as flex
 from msa_nb.layer import MSAttention
 from msa_nb.chunk_memory import compressed_attention
 from msa_nb.flex_compressed import flex_compressed_attention
+from msa_nb.chunk_memory import n_chunks
+from msa_nb.routing import select_chunks, selected_attention
+from msa_nb.flex_routed import flex_selected_attention, fused_routed_forward
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 RESULTS = {}
@@ -151,6 +154,38 @@ def test_compressed_matches_float64(dtype, tol):
                  finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
         print(e, flush=True); RESULTS.setdefault('compressed_float64_checks', []).append(e); save()
         assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-3), (torch.bfloat16, 2e-2)], ids=['float32', 'bfloat16'])
+def test_selected_matches_float64(dtype, tol):
+    dev, g = torch.device('cuda'), torch.Generator(device='cuda').manual_seed(3)
+    for N, P, causal, pad in ((3001, 32, True, 'middle'), (4099, 64, False, 'random'), (5000, 64, True, None)):
+        q, k, v, go = (torch.randn(2, 4, N, 64, device=dev, dtype=torch.float64, generator=g) for _ in range(4))  # (B, H, N, D)
+        kpm = None
+        if pad == 'middle': kpm = torch.zeros(2, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
+        elif pad == 'random': kpm = torch.rand(2, N, device=dev, generator=g) < 0.3
+        NB = n_chunks(N, P)
+        idx = select_chunks(torch.randn(2, NB, NB, device=dev, generator=g), 4, causal)    # (B, NB, k)
+        r64 = [t.clone().requires_grad_(True) for t in (q, k, v)]
+        ref = selected_attention(*r64, idx, P, kpm); gr = torch.autograd.grad(ref, r64, go)
+        lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
+        o = flex_selected_attention(*lo, idx, P, kpm); gf = torch.autograd.grad(o, lo, go.to(dtype))
+        e = dict(dtype=str(dtype).split('.')[-1], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref),
+                 dq=rel(gf[0], gr[0]), dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]),
+                 finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
+        print(e, flush=True); RESULTS.setdefault('selected_float64_checks', []).append(e); save()
+        assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
+
+
+def test_fused_routed_layer_matches_layer():
+    torch.manual_seed(0)
+    lay = MSAttention(256, 4, 64, 8, causal=True, rope=True, memory='routed', chunk=64, top_k=4).cuda()
+    x = torch.randn(2, 4097, 256, device='cuda', requires_grad=True)                        # (B, N, d_model)
+    kpm = torch.zeros(2, 4097, dtype=torch.bool, device='cuda'); kpm[1, 1000:1200] = True
+    y0, y1 = lay(x, kpm), fused_routed_forward(lay, x, kpm)
+    g0 = torch.autograd.grad(y0.square().sum(), x)[0]; g1 = torch.autograd.grad(y1.square().sum(), x)[0]
+    e = dict(out=rel(y1, y0), dx=rel(g1, g0)); RESULTS['fused_routed_layer'] = e; save()
+    assert e['out'] < 1e-3 and e['dx'] < 1e-3, e
 
 
 def test_fallback_is_loud():
