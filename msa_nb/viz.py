@@ -285,6 +285,9 @@ class Explorer:
         self.bench_csv = Path(bench_csv) if bench_csv is not None else data_path(BENCH_CSV)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else data_path(CHECKPOINT)
         self.task = task if task is not None else SelectiveCopy(**SMALL_TASK, seed=seed)
+        if model is not None and any(l.memory_kind != 'bank' for l in msa_layers(model)):
+            raise ValueError("the Patterns, Training and Memory bank tabs look at Part I models (memory='bank'); "
+                             "give a Part II routed model to the Routed memory tab instead: explore(routed=(model, task))")
         self.fixed = model is not None                      # K comes from the weights: the K slider is disabled
         self.model = model if model is not None else self.fresh_model()
         self.bank_before = None                              # banks of the model a training run started from
