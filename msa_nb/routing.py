@@ -17,8 +17,8 @@ from .layer import MEMORY_BRANCHES
 # %% auto #0
 __all__ = ['ROUTED_MODEL', 'BRANCHES', 'SELECTED_COLOR', 'OTHER_COLOR', 'GATE_COLORS', 'cosine_router_scores',
            'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index', 'selected_attention',
-           'selected_reference', 'RoutedMemory', 'build_routed_memory', 'router_recall', 'routed_layers',
-           'routing_weights', 'load_routed', 'RoutingView', 'routing_view', 'plot_routing']
+           'selected_reference', 'RoutedMemory', 'build_routed_memory', 'routed_layers', 'routing_weights',
+           'router_recall', 'load_routed', 'RoutingView', 'routing_view', 'plot_routing']
 
 # %% ../nbs/13_routing.ipynb #18862a07
 def cosine_router_scores(
@@ -222,33 +222,7 @@ def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, g
 
 MEMORY_BRANCHES['routed'] = build_routed_memory
 
-# %% ../nbs/13_routing.ipynb #72740fe7
-@torch.no_grad()
-def router_recall(
-    model:nn.Module, # an MSATransformer with memory='routed'
-    x:torch.Tensor, # (B, N) MQAR tokens
-    y:torch.Tensor, # (B, N) MQAR targets
-    ks:tuple=(1, 2, 4), # report recall@k for these k (k <= the model's top_k)
-)->list: # one dict per routed layer: {'top1', 'recall@k', ...}
-    "Per layer: how often the selected chunks of a query's block include the chunk that holds its answer."
-    from msa_nb.tasks import evidence_positions, BLANK
-    was = model.training; model.eval()
-    _, ws = model(x, return_weights=True)
-    model.train(was)
-    ev = evidence_positions(x, y)                                       # (B, N) position of each answer, -1 elsewhere
-    b, t = (y != BLANK).nonzero(as_tuple=True)                          # (M,) each: the queries
-    out = []
-    for w in ws:
-        if w.selected is None: raise ValueError("router_recall needs a model with memory='routed'")
-        P = -(-x.shape[1] // w.selected.shape[1])                       # chunk size
-        sel = w.selected[b, t // P]                                     # (M, k) chunks chosen for each query's block
-        hit = sel == (ev[b, t] // P)[:, None]                           # (M, k)
-        out.append({'top1': hit[:, 0].float().mean().item(), **{f'recall@{k}': hit[:, :k].any(1).float().mean().item() for k in ks}})
-    return out
-
-# %% ../nbs/13_routing.ipynb #0f264223
-ROUTED_MODEL = 'recall_routed.pt'  # the stored routed recall model (its command: `msa_nb.core.STORED`)
-
+# %% ../nbs/13_routing.ipynb #bf9ea342
 def routed_layers(model:nn.Module)->list: # its MSAttention layers with memory='routed', in order
     "The `MSAttention` layers of a model that have memory='routed' (a ValueError if there is none)."
     layers = [m for m in model.modules() if getattr(m, 'memory_kind', None) == 'routed']  # MSAttention(memory='routed')
@@ -266,6 +240,30 @@ def routing_weights(
     try: logits, ws = model(x, return_weights=True)                    # (B, N, V), [MSAWeights] * L
     finally: model.train(was)
     return logits, ws
+
+# %% ../nbs/13_routing.ipynb #72740fe7
+@torch.no_grad()
+def router_recall(
+    model:nn.Module, # an MSATransformer with memory='routed'
+    x:torch.Tensor, # (B, N) MQAR tokens
+    y:torch.Tensor, # (B, N) MQAR targets
+    ks:tuple=(1, 2, 4), # report recall@k for these k (k <= the model's top_k)
+)->list: # one dict per routed layer: {'top1', 'recall@k', ...}
+    "Per layer: how often the selected chunks of a query's block include the chunk that holds its answer."
+    from msa_nb.tasks import evidence_positions, BLANK
+    _, ws = routing_weights(model, x)                                   # [MSAWeights] * L, eval mode, no gradients
+    ev = evidence_positions(x, y)                                       # (B, N) position of each answer, -1 elsewhere
+    b, t = (y != BLANK).nonzero(as_tuple=True)                          # (M,) each: the queries
+    out = []
+    for w in ws:
+        P = -(-x.shape[1] // w.selected.shape[1])                       # chunk size
+        sel = w.selected[b, t // P]                                     # (M, k) chunks chosen for each query's block
+        hit = sel == (ev[b, t] // P)[:, None]                           # (M, k)
+        out.append({'top1': hit[:, 0].float().mean().item(), **{f'recall@{k}': hit[:, :k].any(1).float().mean().item() for k in ks}})
+    return out
+
+# %% ../nbs/13_routing.ipynb #0f264223
+ROUTED_MODEL = 'recall_routed.pt'  # the stored routed recall model (its command: `msa_nb.core.STORED`)
 
 def load_routed(
     path=None, # a checkpoint written by `Trainer.save` (default: the stored `ROUTED_MODEL`, found by `msa_nb.core.stored_path`)
