@@ -5,6 +5,7 @@
 # %% ../nbs/13_routing.ipynb #ef730844
 from __future__ import annotations
 import math
+from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -14,8 +15,10 @@ from .chunk_memory import n_chunks, pool_chunks, compressed_attention, fused_att
 from .layer import MEMORY_BRANCHES
 
 # %% auto #0
-__all__ = ['cosine_router_scores', 'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index',
-           'selected_attention', 'selected_reference', 'RoutedMemory', 'build_routed_memory', 'router_recall']
+__all__ = ['ROUTED_MODEL', 'BRANCHES', 'SELECTED_COLOR', 'OTHER_COLOR', 'GATE_COLORS', 'cosine_router_scores',
+           'infonce_router_loss', 'block_scores', 'select_chunks', 'check_chunk_index', 'selected_attention',
+           'selected_reference', 'RoutedMemory', 'build_routed_memory', 'routed_layers', 'routing_weights',
+           'router_recall', 'load_routed', 'RoutingView', 'routing_view', 'plot_routing']
 
 # %% ../nbs/13_routing.ipynb #18862a07
 def cosine_router_scores(
@@ -176,11 +179,11 @@ class RoutedMemory(nn.Module):
 
     def extra_repr(self): return f"chunk={self.chunk}, top_k={self.top_k}, causal={self.causal}, rope_selected={self.rope_selected}"
 
-    def select(self,
+    def scores(self,
                w:torch.Tensor, # (B, H, N, C) compressed attention probabilities
                key_padding_mask=None, # (B, N) bool, True = padding
-              )->torch.Tensor: # (B, NB, k) selected chunks, -1 = empty slot
-        "NSA's selection: probabilities summed over heads and over each block's queries (causal: the P queries ending at its first token), top-k."
+              )->torch.Tensor: # (B, NB, C) block scores, -inf for chunks with no real token
+        "NSA's selection scores: probabilities summed over heads and over each block's queries (causal: the P queries ending at its first token)."
         B, H, N, C = w.shape
         s = w.detach().sum(1)                                               # (B, N, C) summed over heads
         if self.causal: s = F.pad(s, (0, 0, self.chunk - 1, 0))[:, :N]       # (B, N, C) row t holds query t - P + 1
@@ -188,7 +191,14 @@ class RoutedMemory(nn.Module):
         if key_padding_mask is not None:
             real = F.pad(~key_padding_mask, (0, C * self.chunk - N)).view(B, C, self.chunk).any(-1)  # (B, C)
             s = s.masked_fill(~real[:, None, :], float('-inf'))             # (B, NB, C)
-        return select_chunks(s, self.top_k, self.causal)                    # (B, NB, k)
+        return s
+
+    def select(self,
+               w:torch.Tensor, # (B, H, N, C) compressed attention probabilities
+               key_padding_mask=None, # (B, N) bool, True = padding
+              )->torch.Tensor: # (B, NB, k) selected chunks, -1 = empty slot
+        "Top-k chunks of each block by `scores` (causal: among the chunks that end before the block starts)."
+        return select_chunks(self.scores(w, key_padding_mask), self.top_k, self.causal)  # (B, NB, k)
 
     def forward(self, q, k, v, # (B, H, N, Dh) each, un-rotated
                 ql, kl, # (B, H, N, Dh) each, rotated (or q, k when the layer has no RoPE)
@@ -212,6 +222,25 @@ def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, g
 
 MEMORY_BRANCHES['routed'] = build_routed_memory
 
+# %% ../nbs/13_routing.ipynb #bf9ea342
+def routed_layers(model:nn.Module)->list: # its MSAttention layers with memory='routed', in order
+    "The `MSAttention` layers of a model that have memory='routed' (a ValueError if there is none)."
+    layers = [m for m in model.modules() if getattr(m, 'memory_kind', None) == 'routed']  # MSAttention(memory='routed')
+    if not layers: raise ValueError(f"{type(model).__name__} has no layer with memory='routed' to look at")
+    return layers
+
+@torch.no_grad()
+def routing_weights(
+    model:nn.Module, # an MSATransformer with memory='routed'
+    x:torch.Tensor, # (B, N) token ids
+)->tuple: # logits (B, N, V), one MSAWeights per layer
+    "The model's logits and every layer's `MSAWeights`, in eval mode and without gradients (the model's mode is restored)."
+    routed_layers(model)
+    was = model.training; model.eval()
+    try: logits, ws = model(x, return_weights=True)                    # (B, N, V), [MSAWeights] * L
+    finally: model.train(was)
+    return logits, ws
+
 # %% ../nbs/13_routing.ipynb #72740fe7
 @torch.no_grad()
 def router_recall(
@@ -222,16 +251,114 @@ def router_recall(
 )->list: # one dict per routed layer: {'top1', 'recall@k', ...}
     "Per layer: how often the selected chunks of a query's block include the chunk that holds its answer."
     from msa_nb.tasks import evidence_positions, BLANK
-    was = model.training; model.eval()
-    _, ws = model(x, return_weights=True)
-    model.train(was)
+    _, ws = routing_weights(model, x)                                   # [MSAWeights] * L, eval mode, no gradients
     ev = evidence_positions(x, y)                                       # (B, N) position of each answer, -1 elsewhere
     b, t = (y != BLANK).nonzero(as_tuple=True)                          # (M,) each: the queries
     out = []
     for w in ws:
-        if w.selected is None: raise ValueError("router_recall needs a model with memory='routed'")
         P = -(-x.shape[1] // w.selected.shape[1])                       # chunk size
         sel = w.selected[b, t // P]                                     # (M, k) chunks chosen for each query's block
         hit = sel == (ev[b, t] // P)[:, None]                           # (M, k)
         out.append({'top1': hit[:, 0].float().mean().item(), **{f'recall@{k}': hit[:, :k].any(1).float().mean().item() for k in ks}})
     return out
+
+# %% ../nbs/13_routing.ipynb #0f264223
+ROUTED_MODEL = 'recall_routed.pt'  # the stored routed recall model (its command: `msa_nb.core.STORED`)
+
+def load_routed(
+    path=None, # a checkpoint written by `Trainer.save` (default: the stored `ROUTED_MODEL`, found by `msa_nb.core.stored_path`)
+)->tuple: # (MSATransformer in eval mode, its MQAR task)
+    "A trained routed recall model and its task, read from a checkpoint without a trainer (the global random state is left alone)."
+    from msa_nb.core import stored_path
+    from msa_nb.model import MSAConfig, MSATransformer
+    from msa_nb.tasks import MQAR
+    from msa_nb.train import load_checkpoint                            # chapter 9 (imported here: the training CLI imports this module)
+    path = stored_path(ROUTED_MODEL) if path is None else path          # FileNotFoundError naming the command if absent
+    ck = load_checkpoint(path)
+    if ck['model_cfg'].get('memory') != 'routed' or ck.get('task_type') != 'MQAR':
+        raise ValueError(f"{path} holds a memory={ck['model_cfg'].get('memory')!r} model trained on {ck.get('task_type', 'SelectiveCopy')}; "
+                         f"the routing view needs memory='routed' trained on MQAR (python -m msa_nb.train recall --memory routed)")
+    model = MSATransformer(MSAConfig(**ck['model_cfg']))
+    model.load_state_dict(ck['model'])
+    return model.eval(), MQAR(**ck['task'])
+
+# %% ../nbs/13_routing.ipynb #b1a12300
+BRANCHES = ('local', 'compressed', 'selected')  # the routed layer's gate columns, in order
+
+class RoutingView(NamedTuple):
+    "What the routed memory did for one query token, layer by layer: the numbers `plot_routing` draws."
+    query: int # token position t
+    chunk: int # chunk size P (= query block size); t's block is t // P
+    answer_chunk: int # chunk that holds t's answer (MQAR evidence), -1 when t asks nothing
+    compressed: torch.Tensor # (L, C) t's compressed-branch weights over the chunks, mean over heads
+    block_scores: torch.Tensor # (L, C) selection scores of t's block as shares of their total (0: not a candidate)
+    selected: torch.Tensor # (L, k) chunks t's block selected, best first (-1: empty slot)
+    gate: torch.Tensor # (L, 3) gate value of each branch (`BRANCHES`) at t, mean over heads
+    correct: bool|None # the model's prediction at t equals the target (None when t asks nothing)
+
+def routing_view(
+    model:nn.Module, # an MSATransformer with memory='routed'
+    x:torch.Tensor, # (B, N) MQAR tokens
+    y:torch.Tensor, # (B, N) MQAR targets (BLANK where nothing is asked)
+    query:int, # token position t
+    batch:int=0, # which sequence of the batch
+    weights:tuple|None=None, # `routing_weights(model, x)` when already computed (a slider reuses them)
+)->RoutingView:
+    "For token t of one sequence, per layer: its compressed weights, its block's selection, the gate; and its answer's chunk."
+    from msa_nb.tasks import evidence_positions, BLANK
+    layers = routed_layers(model)
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or not isinstance(y, torch.Tensor) or y.shape != x.shape:
+        raise ValueError(f"x and y must be (B, N) tensors of one shape, got {tuple(getattr(x, 'shape', ()))} and {tuple(getattr(y, 'shape', ()))}")
+    B, N = x.shape
+    if not (isinstance(batch, int) and 0 <= batch < B): raise ValueError(f"batch must be in [0, {B - 1}], got {batch!r}")
+    if not (isinstance(query, int) and 0 <= query < N): raise ValueError(f"query must be a token position in [0, {N - 1}], got {query!r}")
+    logits, ws = weights if weights is not None else routing_weights(model, x)  # (B, N, V), [MSAWeights] * L
+    b, t, P = batch, query, layers[0].memory.chunk
+    blk = t // P
+    comp, share, sel, gate = [], [], [], []
+    for layer, w in zip(layers, ws):
+        comp.append(w.compressed[b, :, t].mean(0))                      # (C,) mean over heads
+        s = layer.memory.scores(w.compressed[b:b + 1])[0, blk]          # (C,) what select_chunks ranks
+        if layer.memory.causal: s[blk:] = float('-inf')                 # causal: only the chunks c < block
+        s = s.masked_fill(~torch.isfinite(s), 0.)                       # (C,) not a candidate: 0
+        share.append(s / s.sum().clamp(min=1e-30))                      # (C,) shares of the block's total
+        sel.append(w.selected[b, blk])                                  # (k,)
+        gate.append(w.gate[b, t].mean(-1))                              # (3,) mean over heads
+    ev = int(evidence_positions(x[b:b + 1], y[b:b + 1])[0, t])          # position of t's answer, -1 if t asks nothing
+    asks = int(y[b, t]) != BLANK
+    return RoutingView(t, P, ev // P if ev >= 0 else -1, torch.stack(comp).float(), torch.stack(share).float(),
+                       torch.stack(sel), torch.stack(gate).float(), bool(logits[b, t].argmax() == y[b, t]) if asks else None)
+
+# %% ../nbs/13_routing.ipynb #baf437ce
+SELECTED_COLOR, OTHER_COLOR, GATE_COLORS = 'tab:orange', '#9ecae1', ('tab:green', 'tab:blue', 'tab:orange')
+
+def plot_routing(
+    view:RoutingView, # from `routing_view`
+    title:str|None=None, # figure title (default: the token, its answer's chunk and whether the model answered right)
+): # matplotlib Figure; layer l: `axes[2l]` the chunks (`patches[:C]` the compressed weights; lines: block score, answer star, token), `axes[2l+1]` the gate bars
+    "The routed memory seen from one token: per layer, its weights over the chunks, the chunks its block selected, the answer's chunk, and the gate."
+    import matplotlib.pyplot as plt                                     # only when drawing
+    if not isinstance(view, RoutingView): raise TypeError(f"view must be a RoutingView (from routing_view), got {type(view).__name__}")
+    L, C = view.compressed.shape
+    t, P, a = view.query, view.chunk, view.answer_chunk
+    fig, axs = plt.subplots(L, 2, figsize=(12, 2.6 * L + 0.7), squeeze=False, gridspec_kw={'width_ratios': [6, 1.2]})
+    for l in range(L):
+        ax, gx = axs[l]
+        picked = [int(c) for c in view.selected[l] if c >= 0]
+        ax.bar(range(C), view.compressed[l].numpy(), width=0.8, color=[SELECTED_COLOR if c in picked else OTHER_COLOR for c in range(C)])
+        ax.step(range(C), view.block_scores[l].numpy(), where='mid', color='k', lw=1, label="block's selection score (share)")
+        top = max(float(view.compressed[l].max()), float(view.block_scores[l].max()), 1e-3)
+        ax.plot([a] if a >= 0 else [], [1.08 * top] if a >= 0 else [], 'r*', ms=13, label='chunk holding the answer')
+        ax.axvline(t / P - 0.5, color='red', ls='--', lw=1, label=f'token {t}')
+        for r, c in enumerate(picked): ax.annotate(str(r + 1), (c, float(view.compressed[l, c])), ha='center', va='bottom', fontsize=8)
+        ax.set_xlim(-0.6, C - 0.4); ax.set_ylim(0, 1.45 * top); ax.set_ylabel('weight')
+        ax.set_title(f'layer {l}: block {t // P} selected chunks {picked} (orange, by rank)', fontsize=10)
+        if l == 0: ax.legend(fontsize=7, loc='upper right', ncol=3)
+        gx.bar(range(len(BRANCHES)), view.gate[l].numpy(), color=GATE_COLORS)
+        gx.set_xticks(range(len(BRANCHES)), BRANCHES, fontsize=8, rotation=30); gx.set_ylim(0, 1); gx.set_title('gate', fontsize=10)
+    axs[-1, 0].set_xlabel(f'chunk ({P} tokens each)')
+    if title is None:
+        ok = '' if view.correct is None else f"; the model answers it {'right' if view.correct else 'wrong'}"
+        title = f'token {t}' + (f': its answer sits in chunk {a}{ok}' if a >= 0 else ' (asks nothing)')
+    fig.suptitle(title); fig.tight_layout()
+    return fig

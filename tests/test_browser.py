@@ -3,9 +3,13 @@
 Starts JupyterLab on 127.0.0.1 with its own settings (the kernel starts by itself), serving a temporary copy of the
 notebooks so autosave cannot touch the real ones; drives Debian's Chromium through Playwright; runs every cell of the
 chapter; moves the explorer's window slider and then its token slider, and asserts that the rendered figure (the
-<img> of the Patterns tab) changed each time; saves screenshots to tests/artifacts/. Every process it starts is
+<img> of the Patterns tab) changed each time; opens the Memory bank tab, then the Routed memory tab (Part II: the stored
+routed model data/recall_routed.pt) and moves its query slider; saves screenshots to tests/artifacts/. Every process it starts is
 stopped at the end, also on failure. A second test serves nbs/explorer.ipynb with Voila (the lecture-room page
 the README documents) and checks that its tabs render and that a slider redraws the figure.
+
+The Routed memory parts need data/recall_routed.pt (chapter 13; its command is in msa_nb.core.STORED): without it the
+tab must say so, and the test then skips (fails under CI) after checking everything else.
 
 Skips when Chromium, Playwright (or, for the second test, Voila) is missing, except when the environment variable CI
 is set: then it fails (.ci/run installs all three, so a skip there would hide a broken test).
@@ -20,6 +24,7 @@ CHROMIUM = os.environ.get('MSA_NB_CHROMIUM', '/usr/bin/chromium')
 NOTEBOOK = '11_inspect.ipynb'
 FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync']  # Playwright adds --headless itself
+ROUTED = ROOT / 'data' / 'recall_routed.pt'  # the stored model behind the Routed memory tab
 RUN_LIMIT_S = 600  # running every cell of the chapter (about 20 s on an idle 2-core machine; generous for a loaded one)
 
 
@@ -178,8 +183,9 @@ def test_explorer_in_a_real_browser(playwright_api, lab):
             img = explorer.locator('.jp-OutputArea-output img').first
             img.wait_for(state='visible')
 
-            def move(sl, key, times=1):
+            def move(sl, key, times=1, image=None):
                 "Press an arrow key on the slider handle; return (readout before, after, image src before, after)."
+                img = image or explorer.locator('.jp-OutputArea-output img').first             # default: the Patterns figure
                 before_src, before_val = img.get_attribute('src'), sl.locator('.widget-readout').inner_text()
                 handle = sl.locator('.noUi-handle, .ui-slider-handle').first        # ipywidgets 8, 7
                 handle.focus()
@@ -206,6 +212,18 @@ def test_explorer_in_a_real_browser(playwright_api, lab):
             bank_img.wait_for(state='visible', timeout=10_000)
             assert bank_img.get_attribute('src') not in (s0, s1, s3)
             explorer.screenshot(path=str(ARTIFACTS / 'explorer_bank.png'))
+            explorer.locator('.lm-TabBar-tab, .p-TabBar-tab', has_text='Routed memory').first.click()  # Part II's tab
+            if not ROUTED.is_file():                                           # the tab says what is missing, and how to make it
+                explorer.get_by_text('recall_routed.pt').first.wait_for(timeout=60_000)
+                _require(False, f'{ROUTED} is missing (the Routed memory tab showed the message); its command is in msa_nb.core.STORED')
+            routed_img = explorer.locator('.jp-OutputArea-output img:visible').first
+            routed_img.wait_for(state='visible', timeout=60_000)                # the stored model loads on the first opening
+            r0 = routed_img.get_attribute('src')
+            assert r0 not in (s0, s1, s3)
+            q0, q1, r0_, r1 = move(slider('query'), 'ArrowRight', 2, image=routed_img)
+            assert int(q1) == int(q0) + 2, (q0, q1)
+            assert r1 and r1 != r0_, 'moving the query slider of the Routed memory tab did not change the figure'
+            explorer.screenshot(path=str(ARTIFACTS / 'explorer_routed.png'))
         finally:
             browser.close()
     print(f'notebook ran in {run_s:.1f} s; whole browser test {time.perf_counter() - t0:.1f} s')
@@ -243,7 +261,7 @@ def voila_page(tmp_path):
 
 
 def test_explorer_page_with_voila(playwright_api, voila_page):
-    "The standalone page: its four tabs render, and moving the token slider redraws the figure (a live kernel behind it)."
+    "The standalone page: its five tabs render, moving the token slider redraws the figure, and the Routed memory tab draws."
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -254,7 +272,7 @@ def test_explorer_page_with_voila(playwright_api, voila_page):
             img = page.locator('.widget-tab img, .jupyter-widget-tab img').first
             img.wait_for(state='visible')
             tabs = page.locator('.lm-TabBar-tabLabel, .p-TabBar-tabLabel').all_inner_texts()
-            assert tabs == ['Patterns', 'Training', 'Speed', 'Memory bank'], tabs
+            assert tabs == ['Patterns', 'Training', 'Speed', 'Memory bank', 'Routed memory'], tabs
             tok = page.locator('.widget-slider', has=page.locator('.widget-label', has_text=re.compile('^token$'))).first
             before, src0 = tok.locator('.widget-readout').inner_text(), img.get_attribute('src')
             handle = tok.locator('.noUi-handle, .ui-slider-handle').first
@@ -266,5 +284,12 @@ def test_explorer_page_with_voila(playwright_api, voila_page):
                 time.sleep(0.2)
             assert int(tok.locator('.widget-readout').inner_text()) == int(before) - 3
             page.screenshot(path=str(ARTIFACTS / 'voila_page.png'), full_page=True)
+            page.locator('.lm-TabBar-tab, .p-TabBar-tab', has_text='Routed memory').first.click()
+            if ROUTED.is_file():
+                shown = page.locator('.widget-tab img:visible, .jupyter-widget-tab img:visible').first
+                shown.wait_for(state='visible', timeout=60_000)
+                assert shown.get_attribute('src') != img.get_attribute('src')
+            else: page.get_by_text('recall_routed.pt').first.wait_for(timeout=60_000)  # the message instead
+            page.screenshot(path=str(ARTIFACTS / 'voila_routed.png'), full_page=True)
         finally:
             browser.close()
