@@ -347,7 +347,8 @@ def run_seeds(mcfg:MSAConfig, # base model config (the learned-gate model)
                     'variants': {v: ABLATIONS[v] for v in variants}, 'device': str(device), 'workers': workers, 'threads_per_worker': threads,
                     'torch': torch.__version__, 'machine': f'{platform.machine()} {platform.system()}, {os.cpu_count()} cpus',
                     'gpu': torch.cuda.get_device_name(torch.device(device)) if torch.device(device).type == 'cuda' else None,
-                    'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), **(meta or {})}}
+                    'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+                    'note': f'wall_s of a run: {workers} run(s) at a time sharing the machine; not a timing of one run alone', **(meta or {})}}
     t0 = time.perf_counter()
     def done(row):
         res['runs'].append(row); res['summary'] = summarize_seeds(res['runs'])
