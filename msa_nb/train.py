@@ -129,7 +129,7 @@ class Trainer:
         if record:
             h = self.history
             h['eval_step'].append(self.step_idx); h['eval_loss'].append(r['loss']); h['eval_acc'].append(r['non_blank_acc'])
-            h.setdefault('eval_gate', []).append(r['gate'])                          # checkpoints from before the gate was recorded
+            h['eval_gate'].append(r['gate'])
         return r
 
     def _line(self, until:int)->str:
@@ -183,6 +183,7 @@ class Trainer:
             raise ValueError(f"checkpoint {path} does not fit the model, task or optimiser it describes (from another "
                              f"model or another version?): {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         tr.step_idx, tr.elapsed, tr.history = ck['step'], ck['elapsed'], ck['history']
+        tr.history.setdefault('eval_gate', [None] * len(tr.history['eval_step']))      # checkpoints from before the gate was recorded
         torch.set_rng_state(ck['rng'])
         return tr
 
