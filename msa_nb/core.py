@@ -16,6 +16,8 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'selective_copy_headline.json': 'python -m msa_nb.train selective-copy --seed 0 --json data/selective_copy_headline.json --save data/selective_copy_model.pt --weights-only',
     'selective_copy_model.pt': 'python -m msa_nb.train selective-copy --seed 0 --json data/selective_copy_headline.json --save data/selective_copy_model.pt --weights-only',
     'selective_copy_ablation.json': 'python -m msa_nb.train selective-copy-ablation --out data/selective_copy_ablation.json',
+    'selective_copy_seeds.json': 'python -m msa_nb.train selective-copy-seeds --seeds 0,1,2 --dense-lrs 1e-3,3e-3,6e-3,1e-2 --workers 16 --threads 1 --device cuda --out data/selective_copy_seeds.json --save-dense data/selective_copy_dense.pt (chapter 9, on a GPU)',
+    'selective_copy_dense.pt': 'python -m msa_nb.train selective-copy-seeds --seeds 0,1,2 --dense-lrs 1e-3,3e-3,6e-3,1e-2 --workers 16 --threads 1 --device cuda --out data/selective_copy_seeds.json --save-dense data/selective_copy_dense.pt (chapter 9, on a GPU)',
     'selective_copy_small.pt': 'python -m msa_nb.train selective-copy --seq-len 64 --marks 2 --values 4 --window 4 --min-gap 5 --max-gap 8 --guard 12 --d-model 32 --slots 8 --warmup 15 --eval-size 64 --steps 250 --save data/selective_copy_small.pt',
     'bench_cpu.csv': 'python -m msa_nb.bench --device cpu --sweep --out data/bench_cpu.csv (chapter 10, on an idle 2-core machine)',
     'bench_gpu.csv': 'python scripts/gpu_sweep.py (chapter 10, on a GPU)',

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, asdict, replace as dc_replace
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import rearrange
 from .core import add_docments, check_dense_weights, check_float
 from .attention import attention, causal_mask, padding_allowed, combine_masks, check_int, check_key_padding_mask, check_layer_input
@@ -65,7 +66,7 @@ class MSAConfig:
 # %% ../nbs/08_model.ipynb #1833b141
 @add_docments
 class DenseRoPEAttention(nn.Module):
-    "Full multi-head self-attention with rotary positions: the mixer of the dense twin (O(N^2) scores per head)."
+    "Full multi-head self-attention with rotary positions: the mixer of the dense twin (O(N^2) scores per head, fused SDPA unless weights are asked for)."
     def __init__(self,
                  d_model:int, # model width
                  n_heads:int, # number of heads; must divide d_model into an even head size
@@ -94,8 +95,13 @@ class DenseRoPEAttention(nn.Module):
         q, k, v = rearrange(self.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
         q, k = apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)                  # (B, H, N, Dh) each
         mask = combine_masks(causal_mask(N, x.device) if self.causal else None,
-                             None if key_padding_mask is None else padding_allowed(key_padding_mask))  # (B|1, 1, N, N) or None
-        o, w = attention(q, k, v, mask, return_weights=True)                                 # (B, H, N, Dh), (B, H, N, N)
+                             None if key_padding_mask is None else padding_allowed(key_padding_mask))  # (B|1, 1, N|1, N) or None
+        if return_weights: o, w = attention(q, k, v, mask, return_weights=True)            # naive: (B, H, N, Dh), (B, H, N, N)
+        elif key_padding_mask is None: o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)  # fused: (B, H, N, Dh)
+        else:
+            empty = ~mask.any(-1, keepdim=True)                                              # (B, 1, N|1, 1) rows with no key at all
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | empty)              # (B, H, N, Dh); empty rows see every key...
+            o = o.masked_fill(empty, 0.)                                                     # ...and are zeroed, as in `attention`: no NaN
         y = self.drop(self.out(rearrange(o, 'b h n d -> b n (h d)')))                        # (B, N, d_model)
         return (y, w) if return_weights else y
 

@@ -15,8 +15,9 @@ from .model import MSAConfig, MSATransformer
 from .tasks import SelectiveCopy, MQAR, masked_cross_entropy, non_blank_accuracy, BLANK
 
 # %% auto #0
-__all__ = ['CHECKPOINT_KEYS', 'ABLATIONS', 'GATE_CHOICES', 'TrainConfig', 'lr_at', 'make_model', 'Trainer', 'load_checkpoint',
-           'plot_history', 'inspect_model', 'steps_to', 'run_ablation', 'build_parser', 'main']
+__all__ = ['CHECKPOINT_KEYS', 'ABLATIONS', 'SEED_VARIANTS', 'GATE_CHOICES', 'TrainConfig', 'lr_at', 'make_model', 'Trainer',
+           'load_checkpoint', 'plot_history', 'inspect_model', 'steps_to', 'run_ablation', 'summarize_seeds',
+           'best_dense_lr', 'run_seeds', 'build_parser', 'main']
 
 # %% ../nbs/09_selective_copy.ipynb #edd24103
 @add_docments
@@ -74,7 +75,7 @@ class Trainer:
         self.device = next(model.parameters()).device
         self.opt = torch.optim.AdamW(model.parameters(), lr=self.tc.lr, betas=(0.9, self.tc.beta2), weight_decay=self.tc.weight_decay)
         self.callbacks, self.step_idx, self.elapsed = list(callbacks), 0, 0.
-        self.history = {k: [] for k in ('step', 'loss', 'acc', 'lr', 'grad_norm', 'time', 'eval_step', 'eval_loss', 'eval_acc')}
+        self.history = {k: [] for k in ('step', 'loss', 'acc', 'lr', 'grad_norm', 'time', 'eval_step', 'eval_loss', 'eval_acc', 'eval_gate')}
         self._eval = None
         torch.manual_seed(self.tc.seed + 1)                                          # dropout stream of this run
 
@@ -104,21 +105,31 @@ class Trainer:
         return m
 
     @torch.no_grad()
-    def evaluate(self, record:bool=True)->dict: # {'loss', 'non_blank_acc'} on the held-out batch
-        "Loss and non-blank accuracy on the fixed held-out batch (eval mode: the memory bank is not refreshed)."
+    def evaluate(self, record:bool=True)->dict: # {'loss', 'non_blank_acc', 'gate'} on the held-out batch
+        "Loss, non-blank accuracy and mean gate per layer on the fixed held-out batch (eval mode: the memory bank is not refreshed)."
         if self._eval is None: self._eval = self.task.eval_batch(self.tc.eval_size)
         was = self.model.training; self.model.eval()
+        gates = [a.gate for a in self.model.attn_layers if hasattr(a, 'gate')]      # none in the dense twin
+        gsum = [0.] * len(gates)                                                     # a hook reads each gate's output: no change to the forward
+        def add(j, o): gsum[j] = gsum[j] + o.flatten(0, 1).mean(0).mean(-1) * o.shape[0]  # o (b, N, [R,] 1|H) -> () or (R,), summed over b
+        hooks = [g.register_forward_hook(lambda m, i, o, j=j: add(j, o)) for j, g in enumerate(gates)]
         n = ce = 0.; hit = 0
-        for i in range(0, self.tc.eval_size, 32):
-            x, y = (t[i:i + 32].to(self.device) for t in self._eval)                  # (b, N) each
-            logits = self.model(x)                                                   # (b, N, V)
-            keep = y != BLANK                                                        # (b, N)
-            ce += masked_cross_entropy(logits, y).item() * keep.sum().item(); n += keep.sum().item()
-            hit += (logits.argmax(-1)[keep] == y[keep]).sum().item()
+        try:
+            for i in range(0, self.tc.eval_size, 32):
+                x, y = (t[i:i + 32].to(self.device) for t in self._eval)              # (b, N) each
+                logits = self.model(x)                                               # (b, N, V)
+                keep = y != BLANK                                                    # (b, N)
+                ce += masked_cross_entropy(logits, y).item() * keep.sum().item(); n += keep.sum().item()
+                hit += (logits.argmax(-1)[keep] == y[keep]).sum().item()
+        finally:
+            for h in hooks: h.remove()
         self.model.train(was)
-        r = {'loss': ce / n, 'non_blank_acc': hit / n}
+        r = {'loss': ce / n, 'non_blank_acc': hit / n,
+             'gate': [(s / self.tc.eval_size).tolist() for s in gsum]}            # per layer: mean gate (1 = local), or one per branch (Part II)
         if record:
-            self.history['eval_step'].append(self.step_idx); self.history['eval_loss'].append(r['loss']); self.history['eval_acc'].append(r['non_blank_acc'])
+            h = self.history
+            h['eval_step'].append(self.step_idx); h['eval_loss'].append(r['loss']); h['eval_acc'].append(r['non_blank_acc'])
+            h['eval_gate'].append(r['gate'])
         return r
 
     def _line(self, until:int)->str:
@@ -172,6 +183,7 @@ class Trainer:
             raise ValueError(f"checkpoint {path} does not fit the model, task or optimiser it describes (from another "
                              f"model or another version?): {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         tr.step_idx, tr.elapsed, tr.history = ck['step'], ck['elapsed'], ck['history']
+        tr.history.setdefault('eval_gate', [None] * len(tr.history['eval_step']))      # checkpoints from before the gate was recorded
         torch.set_rng_state(ck['rng'])
         return tr
 
@@ -260,6 +272,113 @@ def run_ablation(mcfg:MSAConfig, # base model config (the learned-gate model)
             'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}
     return {'rows': rows, 'curves': curves, 'meta': meta}
 
+# %% ../nbs/09_selective_copy.ipynb #c5eed002
+SEED_VARIANTS = ('learned gate', 'local only', 'memory only', 'dense twin', 'local only, 1 layer')  # ABLATIONS, over seeds
+
+def _seed_job(job:dict)->dict: # one row of `run_seeds`
+    "Train one (variant, seed, learning rate) of `run_seeds`; top-level, so that worker processes can import it."
+    if job.get('threads'): torch.set_num_threads(job['threads'])
+    task = SelectiveCopy(**{**job['task'], 'seed': job['seed']})                   # data, init and dropout all follow the seed
+    tc = TrainConfig(**{**job['train_cfg'], 'seed': job['seed'], 'lr': job['lr']})
+    tr = Trainer(make_model(MSAConfig(**{**job['model_cfg'], **job['changes']}), seed=job['seed'], device=job['device']), task, tc)
+    row = {'variant': job['variant'], 'seed': job['seed'], 'lr': job['lr'], 'params': tr.model.n_params()}
+    t0 = time.perf_counter()
+    try: tr.fit(progress=False)
+    except FloatingPointError as e:                                                  # a learning rate too high: a result, not a crash
+        return {**row, 'non_blank_acc': None, 'eval_loss': None, 'steps_to_96': None, 'diverged': str(e),
+                'wall_s': round(time.perf_counter() - t0, 1), 'curve': {k: tr.history[k] for k in ('eval_step', 'eval_acc', 'eval_loss', 'eval_gate')}}
+    wall = time.perf_counter() - t0
+    if job.get('save'): tr.save(job['save'], optimizer=False)
+    h = tr.history
+    return {**row, 'non_blank_acc': h['eval_acc'][-1], 'eval_loss': h['eval_loss'][-1], 'steps_to_96': steps_to(h), 'diverged': None,
+            'wall_s': round(wall, 1), 'curve': {k: h[k] for k in ('eval_step', 'eval_acc', 'eval_loss', 'eval_gate')}}
+
+def _stats(xs:list)->dict: # mean, sample std, min, max of the numbers (None counts as a failed run)
+    ok = [x for x in xs if x is not None]
+    if not ok: return {'n': len(xs), 'n_ok': 0, 'mean': None, 'std': None, 'min': None, 'max': None}
+    m = sum(ok) / len(ok)
+    sd = math.sqrt(sum((x - m) ** 2 for x in ok) / (len(ok) - 1)) if len(ok) > 1 else 0.
+    return {'n': len(xs), 'n_ok': len(ok), 'mean': m, 'std': sd, 'min': min(ok), 'max': max(ok)}
+
+def summarize_seeds(runs:list, # rows of `run_seeds`
+                   )->list: # one row per (variant, lr): accuracy, loss, steps to 96% and wall time over the seeds
+    "Mean, sample standard deviation, min and max over seeds of each (variant, learning rate)."
+    groups = {}
+    for r in runs: groups.setdefault((r['variant'], r['lr']), []).append(r)
+    out = []
+    for (v, lr), rs in groups.items():
+        s96 = [r['steps_to_96'] for r in rs]
+        out.append({'variant': v, 'lr': lr, 'seeds': sorted(r['seed'] for r in rs), 'non_blank_acc': _stats([r['non_blank_acc'] for r in rs]),
+                    'eval_loss': _stats([r['eval_loss'] for r in rs]), 'reached_96': sum(s is not None for s in s96),
+                    'steps_to_96': _stats([s for s in s96 if s is not None]), 'wall_s': _stats([r['wall_s'] for r in rs]),
+                    'diverged': sum(r['diverged'] is not None for r in rs)})
+    return out
+
+def best_dense_lr(summary:list)->float|None: # the chosen learning rate (None: no dense run)
+    "The dense twin's learning rate with the best mean held-out accuracy over seeds (ties: lower mean held-out loss)."
+    cand = [s for s in summary if s['variant'] == 'dense twin' and s['non_blank_acc']['mean'] is not None]
+    if not cand: return None
+    return max(cand, key=lambda s: (s['non_blank_acc']['mean'], -s['eval_loss']['mean']))['lr']
+
+def run_seeds(mcfg:MSAConfig, # base model config (the learned-gate model)
+              task:SelectiveCopy, # the task (its seed is replaced by each run's seed)
+              tc:TrainConfig, # the settings of every run (seed and, for the dense sweep, lr replaced)
+              seeds=(0, 1, 2), # seeds of data, init and dropout
+              dense_lrs=(1e-3, 3e-3, 6e-3, 1e-2), # learning rates of the dense twin's sweep (besides tc.lr)
+              variants=SEED_VARIANTS, # names from ABLATIONS
+              workers:int=1, # parallel worker processes (1: in this process)
+              device='cpu', # where each run trains
+              threads:int|None=None, # torch CPU threads per worker (None: unchanged)
+              out=None, # JSON file rewritten after every finished run (None: none)
+              save_dense=None, # where to write the chosen dense twin's seed-0 checkpoint, weights only (None: none)
+              meta:dict|None=None, # extra metadata to store
+              progress:bool=True)->dict: # {'runs', 'summary', 'dense_lr', 'meta', 'complete'}
+    "Train every variant for every seed, and the dense twin at every learning rate; summarise over seeds."
+    from msa_nb import train as _mod                                                 # the importable module, also under `python -m`
+    for v in variants:
+        if v not in ABLATIONS: raise ValueError(f"unknown variant {v!r}; choose from {list(ABLATIONS)}")
+    lrs = sorted({tc.lr, *dense_lrs}) if 'dense twin' in variants else [tc.lr]
+    base = {'task': asdict(task), 'model_cfg': asdict(mcfg), 'train_cfg': asdict(tc), 'device': str(device), 'threads': threads}
+    tmp = None if save_dense is None else Path(save_dense)
+    jobs = [{**base, 'variant': v, 'changes': ABLATIONS[v], 'seed': s, 'lr': lr,
+             'save': str(tmp.with_name(f'{tmp.stem}.lr{lr:g}.part.pt')) if tmp and v == 'dense twin' and s == min(seeds) else None}
+            for s in seeds for v in variants for lr in (lrs if v == 'dense twin' else [tc.lr])]
+    res = {'runs': [], 'summary': [], 'dense_lr': None, 'complete': False,
+           'meta': {'model_cfg': asdict(mcfg), 'train_cfg': asdict(tc), 'task': asdict(task), 'seeds': list(seeds), 'dense_lrs': lrs,
+                    'variants': {v: ABLATIONS[v] for v in variants}, 'device': str(device), 'workers': workers, 'threads_per_worker': threads,
+                    'torch': torch.__version__, 'machine': f'{platform.machine()} {platform.system()}, {os.cpu_count()} cpus',
+                    'gpu': torch.cuda.get_device_name(torch.device(device)) if torch.device(device).type == 'cuda' else None,
+                    'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+                    'note': f'wall_s of a run: {workers} run(s) at a time sharing the machine; not a timing of one run alone', **(meta or {})}}
+    t0 = time.perf_counter()
+    def done(row):
+        res['runs'].append(row); res['summary'] = summarize_seeds(res['runs'])
+        res['meta']['wall_s'] = round(time.perf_counter() - t0, 1)
+        if progress: print(f"{len(res['runs'])}/{len(jobs)} {row['variant']} seed {row['seed']} lr {row['lr']:g}: "
+                           f"acc {row['non_blank_acc']} in {row['wall_s']} s", file=sys.stderr, flush=True)
+        if out: Path(out).write_text(json.dumps(res, indent=1))
+    if workers == 1:
+        for j in jobs: done(_mod._seed_job(j))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as ex:   # spawn: safe with CUDA
+            for f in as_completed([ex.submit(_mod._seed_job, j) for j in jobs]): done(f.result())
+    res['runs'].sort(key=lambda r: (list(variants).index(r['variant']), r['lr'], r['seed']))
+    res['summary'] = summarize_seeds(res['runs'])
+    res['dense_lr'] = {'chosen': best_dense_lr(res['summary']), 'by': 'mean held-out non-blank accuracy over the seeds, ties by mean held-out loss'}
+    if tmp:
+        for lr in lrs:
+            part = tmp.with_name(f'{tmp.stem}.lr{lr:g}.part.pt')
+            if not part.exists(): continue
+            if lr == res['dense_lr']['chosen']: part.replace(tmp)
+            else: part.unlink()
+        res['meta']['dense_checkpoint'] = {'file': tmp.name, 'seed': min(seeds), 'lr': res['dense_lr']['chosen']}
+    res['complete'] = True; res['meta']['wall_s'] = round(time.perf_counter() - t0, 1)
+    if out: Path(out).write_text(json.dumps(res, indent=1))
+    return res
+
+
 # %% ../nbs/09_selective_copy.ipynb #59f240f7
 def _pos_int(s:str)->int:
     try: v = int(s)
@@ -300,6 +419,14 @@ def _variants(s:str)->list:
     bad = [v for v in names if v not in by_slug]
     if bad or not names: raise argparse.ArgumentTypeError(f"unknown variant(s) {bad or s!r}; choose from {', '.join(by_slug)}")
     return [by_slug[v] for v in names]
+
+def _list_of(conv, what:str):
+    "argparse type: a comma-separated list of `conv` values, at least one."
+    def f(s:str)->list:
+        items = [v.strip() for v in s.split(',') if v.strip()]
+        if not items: raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {s!r}")
+        return [conv(v) for v in items]
+    return f
 
 GATE_CHOICES = ('learned', 'local', 'memory', 'compressed', 'selected')  # which apply depends on --memory (MSAConfig checks)
 
@@ -358,6 +485,17 @@ def build_parser()->argparse.ArgumentParser:
     s2.add_argument('--out', type=arg_out_file, required=True, help='JSON file to write (its folder must exist)')
     s2.add_argument('--variants', type=_variants, default=list(ABLATIONS), help=f'comma-separated, from: {",".join(map(_slug, ABLATIONS))} (all)')
     s2.set_defaults(eval_every=25)
+    s3 = sub.add_parser('selective-copy-seeds', parents=[sc, common], help="chapter 9's variants over seeds, and the dense twin's learning-rate sweep",
+                        description='Train each variant for every seed and the dense twin at every learning rate; write runs, curves and '
+                                    'the summary over seeds as JSON (rewritten after every finished run).')
+    s3.add_argument('--out', type=arg_out_file, required=True, help='JSON file to write (its folder must exist)')
+    s3.add_argument('--seeds', type=_list_of(_nonneg_int, 'integers >= 0'), default=[0, 1, 2], help='comma-separated seeds (0,1,2)')
+    s3.add_argument('--dense-lrs', type=_list_of(_pos_float, 'numbers > 0'), default=[1e-3, 3e-3, 6e-3, 1e-2],
+                    help="the dense twin's learning rates, besides --lr (1e-3,3e-3,6e-3,1e-2)")
+    s3.add_argument('--variants', type=_variants, default=list(SEED_VARIANTS), help=f'comma-separated, from: {",".join(map(_slug, ABLATIONS))} (all)')
+    s3.add_argument('--workers', type=_pos_int, default=1, help='parallel worker processes (1)')
+    s3.add_argument('--save-dense', type=arg_out_file, default=None, help="write the chosen dense twin's seed-0 checkpoint (weights only) here")
+    s3.set_defaults(eval_every=25)
     sub.add_parser('niah', add_help=False, help='needle in a haystack over a memory store (chapter 14; see: niah --help)')
     return p
 
@@ -402,6 +540,16 @@ def main(argv:list|None=None)->int: # exit code
                                load_before=load_before, load_after=_load())
             args.out.write_text(json.dumps(abl, indent=1))
             print(json.dumps({'out': str(args.out), 'rows': abl['rows']}), flush=True)
+            return 0
+        if args.task == 'selective-copy-seeds':
+            if len(set(args.seeds)) != len(args.seeds): p.error(f"--seeds has repeats: {args.seeds}")
+            res = run_seeds(mcfg, task, tc, args.seeds, args.dense_lrs, args.variants, args.workers, device, args.threads,
+                            args.out, args.save_dense, progress=not args.quiet,
+                            meta={'command': 'python -m msa_nb.train ' + ' '.join(sys.argv[1:] if argv is None else argv),
+                                  'load_before': load_before})
+            res['meta']['load_after'] = _load(); args.out.write_text(json.dumps(res, indent=1))
+            print(json.dumps({'out': str(args.out), 'dense_lr': res['dense_lr']['chosen'],
+                              'summary': [(s['variant'], s['lr'], round(s['non_blank_acc']['mean'] or 0, 4)) for s in res['summary']]}), flush=True)
             return 0
         tr = Trainer(make_model(mcfg, args.seed, device), task, tc)
         tr.fit(progress=not args.quiet, file=sys.stderr)
