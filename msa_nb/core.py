@@ -35,6 +35,9 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'niah_interleave.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --interleave --out data/niah_interleave.json (chapter 15)',
     'recall_headline.json': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --chunk 16 --lr 2e-3 --steps 3000 --batch-size 16 --eval-every 250 --device cuda --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on a GPU)',
     'recall_routed.pt': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --chunk 16 --lr 2e-3 --steps 3000 --batch-size 16 --eval-every 250 --device cuda --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on a GPU)',
+    'part2_sweep.json': 'python3 scripts/part2_sweep.py data/part2_sweep.json --par 16 (chapter 13, on a GPU: 16 training runs side by side)',
+    'part2_router.json': 'python scripts/part2_router.py data/part2_router.json --seqs 16 (chapter 13, reads data/recall_routed.pt)',
+    'part2_timing.json': 'python scripts/part2_timing.py data/part2_timing.json --threads 2 (chapter 13, on an idle 2-core machine)',
 }
 
 def stored_dirs()->list: # folders searched, in order
