@@ -344,7 +344,8 @@ def plot_memory(
         if ok: ax.loglog(*zip(*ok), marker=mk, color=c, label=impl)
         stop = [r for r in rs if r['note']]
         if stop and ok: ax.plot([stop[0]['N']], [ok[-1][1]], 'x', color=c, ms=12, mew=3)
-    ax.set_xlabel('sequence length N'); ax.set_ylabel(f'extra peak memory (MiB, {mode})'); ax.legend(fontsize=8); ax.grid(True, which='both', alpha=.3)
+    ax.set_xlabel('sequence length N'); ax.set_ylabel(f'extra peak memory (MiB, {mode})'); ax.grid(True, which='both', alpha=.3)
+    if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8)                        # rows without memory: no empty legend
     return ax
 
 # %% ../nbs/10_timing.ipynb #b9d78919
