@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from .attention import check_qkv, check_key_padding_mask, check_int
 from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, _compact, check_flex_call
-from .chunk_memory import pool_chunks, n_chunks
+from .chunk_memory import Pooled, pool_chunks, n_chunks
 
 # %% auto #0
 __all__ = ['compressed_mask_mod', 'compressed_block_mask', 'flex_compressed_attention']
@@ -105,6 +105,7 @@ def flex_compressed_attention(
     key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
     block_size:int|tuple=128, # tile size (queries, chunks)
     kernel_options:dict|None=None, # passed to flex_attention
+    pooled:Pooled|None=None, # `pool_chunks(k, v, chunk, key_padding_mask)` when the caller has it already (chapter 13b's routed layer)
 )->torch.Tensor: # (B, H, N, D); rows with no readable chunk are 0
     "`compressed_attention` as one fused FlexAttention kernel on CUDA: the (B, H, N, C) scores are never stored."
     if flex_attention is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}")
@@ -112,7 +113,7 @@ def flex_compressed_attention(
     B, H, N, D = q.shape
     check_key_padding_mask(key_padding_mask, B, N)
     cuda = check_flex_call(q, k, v, 'chunk_memory.compressed_attention')  # True: the fused CUDA kernel
-    pooled = pool_chunks(k, v, chunk, key_padding_mask)                  # (B, H, C, D) x 2, (B, C)
+    if pooled is None: pooled = pool_chunks(k, v, chunk, key_padding_mask)  # (B, H, C, D) x 2, (B, C)
     valid = None if key_padding_mask is None else pooled.valid            # (B, C)
     if cuda:                                                              # whole tiles on both axes (chapter 3b)
         bq, bk = (block_size, block_size) if isinstance(block_size, int) else block_size

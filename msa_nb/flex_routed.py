@@ -133,8 +133,8 @@ def routed_block_scores(
     chunk:int, # chunk size P
     causal:bool=False, # query t reads chunks that end at or before t; block b is scored by queries bP-P+1 .. bP
     slab:int|None=None, # queries per slab (rounded to whole blocks); default: about 2**26 probabilities per slab
-)->torch.Tensor: # (B, NB, C) float32 (float64 for float64 input); never a (B, H, N, C) tensor
-    "NSA's block scores of `RoutedMemory.select` (compressed probabilities summed over heads and block queries), slab by slab."
+)->torch.Tensor: # (B, NB, C) float32 (float64 for float64 input), -inf for chunks with no real token; never a (B, H, N, C) tensor
+    "`RoutedMemory.scores` (compressed probabilities summed over heads and block queries, -inf for empty chunks), slab by slab."
     check_int('chunk', chunk)
     B, H, N, D = q.shape; C = pooled_k.shape[2]; NB = n_chunks(N, chunk)
     if pooled_k.shape != (B, H, n_chunks(N, chunk), D): raise ValueError(f"pooled_k must be (B, H, C, D) = {(B, H, NB, D)}, got {tuple(pooled_k.shape)}")
@@ -154,7 +154,7 @@ def routed_block_scores(
         blk = (t + chunk - 1) // chunk if causal else t // chunk          # (S,) the block each query scores for
         keep = (blk < NB) & ((t + chunk - 1 < N) if causal else True)   # (S,) chapter 13's shifted rows stop at N - 1
         out.index_add_(1, blk[keep], p[:, keep])                          # (B, NB, C)
-    return out
+    return out.masked_fill(~valid[:, None, :], float('-inf'))           # (B, NB, C) an empty chunk is no candidate
 
 # %% ../nbs/13b_flex_routed.ipynb #e5a7cc35
 def fused_routed_forward(
@@ -170,10 +170,10 @@ def fused_routed_forward(
     q, k, v = rearrange(layer.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=layer.n_heads)  # 3 x (B, H, N, Dh)
     ql, kl = (apply_rope(q, layer.rope_base), apply_rope(k, layer.rope_base)) if layer.rope else (q, k)  # (B, H, N, Dh) each
     loc = flex_local_attention(ql, kl, v, layer.window, layer.causal, key_padding_mask)     # (B, H, N, Dh)
-    cmp = flex_compressed_attention(q, k, v, mem.chunk, mem.causal, key_padding_mask)       # (B, H, N, Dh)
-    pooled = pool_chunks(k.detach(), v.detach(), mem.chunk, key_padding_mask)              # (B, H, C, Dh) x 2, (B, C)
-    s = routed_block_scores(q.detach(), pooled.k, pooled.valid, mem.chunk, mem.causal)      # (B, NB, C)
-    idx = select_chunks(s.masked_fill(~pooled.valid[:, None], float('-inf')), mem.top_k, mem.causal)  # (B, NB, k)
+    pooled = pool_chunks(k, v, mem.chunk, key_padding_mask)                                # (B, H, C, Dh) x 2, (B, C), pooled once
+    cmp = flex_compressed_attention(q, k, v, mem.chunk, mem.causal, key_padding_mask, pooled=pooled)  # (B, H, N, Dh)
+    s = routed_block_scores(q.detach(), pooled.k.detach(), pooled.valid, mem.chunk, mem.causal)  # (B, NB, C)
+    idx = select_chunks(s, mem.top_k, mem.causal)                                           # (B, NB, k)
     qs, ks = (ql, kl) if mem.rope_selected else (q, k)
     sel = flex_selected_attention(qs, ks, v, idx, mem.chunk, key_padding_mask)             # (B, H, N, Dh)
     o = mem.mix([loc, cmp, sel], layer.gate(x))                                             # (B, H, N, Dh)
