@@ -15,7 +15,8 @@ from .layer import MEMORY_BRANCHES
 
 # %% auto #0
 __all__ = ['Pooled', 'n_chunks', 'pool_chunks', 'readable_chunks', 'fused_attention', 'compressed_attention',
-           'compressed_reference', 'compressed_score_count', 'BranchGate', 'ChunkMemory', 'build_chunk_memory']
+           'compressed_reference', 'compressed_score_count', 'BranchGate', 'evidence_chunk_loss', 'ChunkMemory',
+           'build_chunk_memory']
 
 # %% ../nbs/12_chunk_memory.ipynb #7eaee6e7
 class Pooled(NamedTuple):
@@ -180,6 +181,20 @@ class BranchGate(nn.Module):
         return sum(gi * o for gi, o in zip(gr, outs))                       # (B, H, N, D)
 
 # %% ../nbs/12_chunk_memory.ipynb #c81fe185
+def evidence_chunk_loss(
+    w:torch.Tensor, # (B, H, N, C) compressed attention probabilities (with gradients)
+    evidence:torch.Tensor, # (B, N) int64 position of each query's answer, -1 where nothing is asked (`task.evidence`)
+    chunk:int, # chunk size P
+)->torch.Tensor: # scalar: mean over queries of -log (head-mean probability on the answer's chunk)
+    "Supervise where the compressed branch looks: cross-entropy of its head-averaged attention against the chunk that holds each answer."
+    if not isinstance(evidence, torch.Tensor) or evidence.dtype != torch.long or evidence.shape != (w.shape[0], w.shape[2]):
+        raise ValueError(f"evidence must be an int64 (B, N) = {(w.shape[0], w.shape[2])} tensor, got "
+                         f"{tuple(evidence.shape) if isinstance(evidence, torch.Tensor) else type(evidence).__name__}")
+    b, t = (evidence >= 0).nonzero(as_tuple=True)                        # (M,) each: the queries
+    if not len(b): raise ValueError("no query in the batch (evidence is -1 everywhere): nothing to learn from")
+    p = w.mean(1)[b, t, evidence[b, t] // chunk]                         # (M,) head-mean probability on the answer's chunk
+    return -torch.log(p.clamp_min(torch.finfo(p.dtype).tiny)).mean()     # finite even if a chunk is unreadable
+
 class ChunkMemory(nn.Module):
     "memory='chunks': local + compressed branches, mixed by a `BranchGate` (the layer owns the gate)."
     def __init__(self,
@@ -188,6 +203,7 @@ class ChunkMemory(nn.Module):
         super().__init__()
         self.chunk, self.causal = check_int('chunk', chunk), causal
         self.mix = None                                                      # set by the builder: the layer's gate.mix
+        self.keep_weights, self.last_weights = False, None                   # a trainer's router loss reads them (chapter 13)
 
     def extra_repr(self): return f"chunk={self.chunk}, causal={self.causal}"
 
@@ -198,12 +214,19 @@ class ChunkMemory(nn.Module):
                 key_padding_mask=None, # (B, N) bool, True = padding
                 return_weights:bool=False): # also report the compressed weights
         "-> o (B, H, N, Dh), {'compressed': (B, H, N, C) or None}."
-        cmp = compressed_attention(q, k, v, self.chunk, self.causal, key_padding_mask, return_weights)  # (B, H, N, Dh) [, (B, H, N, C)]
-        cmp, w = cmp if return_weights else (cmp, None)
-        return self.mix([loc, cmp], g), {'compressed': w}                   # (B, H, N, Dh)
+        keep = self.keep_weights and self.training
+        cmp = compressed_attention(q, k, v, self.chunk, self.causal, key_padding_mask, return_weights or keep)  # (B, H, N, Dh) [, (B, H, N, C)]
+        cmp, w = cmp if (return_weights or keep) else (cmp, None)
+        self.last_weights = w if keep else None
+        return self.mix([loc, cmp], g), {'compressed': w if return_weights else None}  # (B, H, N, Dh)
 
-def build_chunk_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std)->tuple: # (ChunkMemory, BranchGate)
-    "Builder registered as MEMORY_BRANCHES['chunks']."
+    def router_loss(self, evidence:torch.Tensor)->torch.Tensor: # (B, N) answer positions -> scalar
+        "`evidence_chunk_loss` of the last training forward (set `keep_weights = True` first)."
+        if self.last_weights is None: raise RuntimeError("no kept weights: set keep_weights = True and run a training-mode forward first")
+        return evidence_chunk_loss(self.last_weights, evidence, self.chunk)
+
+def build_chunk_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std, rope_selected=True)->tuple: # (ChunkMemory, BranchGate)
+    "Builder registered as MEMORY_BRANCHES['chunks'] (`top_k` and `rope_selected` belong to the routed memory)."
     gate = BranchGate(d_model, n_heads, ('local', 'compressed'), per_head_gate, gate_mode, init_std)
     mem = ChunkMemory(chunk, causal); mem.mix = gate.mix
     return mem, gate

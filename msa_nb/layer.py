@@ -8,6 +8,7 @@ import math
 from typing import NamedTuple, Callable
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import rearrange
 from .core import add_docments, check_dense_weights, check_float
 from .attention import check_int, check_layer_input, check_key_padding_mask
@@ -17,7 +18,8 @@ from .memory import MemoryBank
 from .gate import Gate
 
 # %% auto #0
-__all__ = ['MEMORY_KINDS', 'MEMORY_BRANCHES', 'apply_rope', 'MSAWeights', 'memory_branch', 'MSAttention', 'msa_score_count']
+__all__ = ['MEMORY_KINDS', 'MEMORY_BRANCHES', 'apply_rope', 'token_shift', 'MSAWeights', 'memory_branch', 'MSAttention',
+           'msa_score_count']
 
 # %% ../nbs/07_layer.ipynb #7c3566f3
 def apply_rope(
@@ -35,6 +37,15 @@ def apply_rope(
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)                                   # (N, Dh/2) each
     x1, x2 = x[..., :half], x[..., half:]                                                      # (B, H, N, Dh/2) each
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)                      # (B, H, N, Dh)
+
+# %% ../nbs/07_layer.ipynb #e55f399c
+def token_shift(
+    x:torch.Tensor, # (B, N, d) token representations
+    key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding (a padded token passes zeros on)
+)->torch.Tensor: # (B, N, d): row t holds x_{t-1}, row 0 holds zeros
+    "Each token's predecessor: x shifted one position right, zeros at the start and after padding."
+    if key_padding_mask is not None: x = x.masked_fill(key_padding_mask[..., None], 0.)  # (B, N, d)
+    return F.pad(x, (0, 0, 1, 0))[:, :-1]                                               # (B, N, d)
 
 # %% ../nbs/07_layer.ipynb #26e185e0
 class MSAWeights(NamedTuple):
@@ -75,12 +86,15 @@ class MSAttention(nn.Module):
                  local_attn:Callable|None=None, # local attention function with `chunked_attention`'s signature (default: `local_attention`, fused on CUDA)
                  memory:str='bank', # 'bank' (Part I's K slots), 'chunks' (+ compressed chunks, ch. 12) or 'routed' (+ top-k selected chunks, ch. 13)
                  chunk:int=64, # chunk size P of the Part II memories
-                 top_k:int=4): # chunks selected per query block (memory='routed')
+                 top_k:int=4, # chunks selected per query block (memory='routed')
+                 rope_selected:bool=True, # memory='routed': the selected branch uses rotated queries and keys (chapter 13)
+                 shift:bool=False): # token shift: keys and values also see the previous token (`token_shift`, chapter 13)
         super().__init__()
         if memory not in MEMORY_KINDS: raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {memory!r}")
         check_int('d_model', d_model); check_int('n_heads', n_heads)
         if d_model % n_heads: raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (n_heads >= 1)")
         check_window(window)
+        if not isinstance(shift, bool): raise TypeError(f"shift must be a bool, got {shift!r}")
         check_float('dropout', dropout, 0, 1, hi_open=True); check_float('rope_base', rope_base, 0, lo_open=True)
         if rope and (d_model // n_heads) % 2: raise ValueError(f"rope=True needs an even head size, got d_model/n_heads={d_model // n_heads}")
         self.d_model, self.n_heads, self.window, self.causal = d_model, n_heads, window, causal
@@ -92,7 +106,11 @@ class MSAttention(nn.Module):
             self.gate = Gate(d_model, n_heads, per_head=per_head_gate, mode=gate_mode, init_std=0.2 / math.sqrt(d_model))
         else:  # Part II: a memory built from the sequence's own keys and values, with a gate over all its branches
             self.memory, self.gate = memory_branch(memory)(d_model=d_model, n_heads=n_heads, chunk=chunk, top_k=top_k, causal=causal,
-                                                           per_head_gate=per_head_gate, gate_mode=gate_mode, init_std=0.2 / math.sqrt(d_model))
+                                                           per_head_gate=per_head_gate, gate_mode=gate_mode, init_std=0.2 / math.sqrt(d_model),
+                                                           rope_selected=rope_selected)
+        self.shift = None
+        if shift:                                                           # zero at the start: the layer begins as without it
+            self.shift = nn.Linear(d_model, 2 * d_model, bias=False); nn.init.zeros_(self.shift.weight)
         self.out = nn.Linear(d_model, d_model, bias=bias)
         self.drop = nn.Dropout(dropout)
         self.local_attn = local_attn or local_attention
@@ -101,6 +119,16 @@ class MSAttention(nn.Module):
     def n_slots(self)->int: return self.memory.n_slots
 
     def extra_repr(self): return f"window={self.window}, causal={self.causal}, rope={self.rope}" + ('' if self.memory_kind == 'bank' else f", memory={self.memory_kind!r}")
+
+    def project(self,
+                x:torch.Tensor, # (B, N, d_model)
+                key_padding_mask:torch.Tensor|None=None, # (B, N) bool, True marks padding
+               )->tuple: # q, k, v, each (B, H, N, Dh), un-rotated
+        "The query, key and value projections; with `shift=True` keys and values add a projection of the previous token."
+        qkv = self.qkv(x)                                                   # (B, N, 3 d_model)
+        if self.shift is not None:                                          # k_t, v_t += W_s x_{t-1}; q untouched
+            qkv = qkv + F.pad(self.shift(token_shift(x, key_padding_mask)), (self.d_model, 0))  # (B, N, 3 d_model)
+        return rearrange(qkv, 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
 
     def forward(self,
                 x:torch.Tensor, # (B, N, d_model)
@@ -111,7 +139,7 @@ class MSAttention(nn.Module):
         B, N, _ = x.shape
         check_key_padding_mask(key_padding_mask, B, N)
         if return_weights: check_dense_weights((B, self.n_heads, N, N), 'MSAttention(return_weights=True)')
-        q, k, v = rearrange(self.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=self.n_heads)  # 3 x (B, H, N, Dh)
+        q, k, v = self.project(x, key_padding_mask)                         # (B, H, N, Dh) each
         ql, kl = (apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)) if self.rope else (q, k)  # (B, H, N, Dh) each
         loc = self.local_attn(ql, kl, v, self.window, self.causal, key_padding_mask, return_weights)    # (B, H, N, Dh) [, (B, H, N, N)]
         loc, w_loc = loc if return_weights else (loc, None)

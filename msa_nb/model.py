@@ -44,6 +44,8 @@ class MSAConfig:
     memory:str='bank' # 'bank' (Part I), 'chunks' or 'routed' (Part II, chapters 12-13); the dense twin ignores it
     chunk:int=64 # chunk size P of the Part II memories
     top_k:int=4 # chunks selected per query block (memory='routed')
+    rope_selected:bool=True # memory='routed': rotated queries and keys in the selected branch (chapter 13)
+    shift:bool=False # token shift in every MSA layer: keys and values also see the previous token (chapter 13)
 
     def __post_init__(self):
         for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'window', 'n_slots', 'mlp_ratio', 'chunk', 'top_k'):
@@ -56,7 +58,7 @@ class MSAConfig:
         if self.gate_mode not in modes: raise ValueError(f"gate_mode must be one of {modes} for memory={self.memory!r}, got {self.gate_mode!r}")
         check_float('dropout', self.dropout, 0, 1, hi_open=True); check_float('momentum', self.momentum, 0, 1, lo_open=True)
         check_float('rope_base', self.rope_base, 0, lo_open=True)
-        for f in ('causal', 'per_head_gate'):
+        for f in ('causal', 'per_head_gate', 'rope_selected', 'shift'):
             if not isinstance(getattr(self, f), bool): raise TypeError(f"{f} must be a bool, got {getattr(self, f)!r}")
 
     def replace(self, **kw)->MSAConfig:
@@ -111,7 +113,8 @@ def make_mixer(cfg:MSAConfig)->nn.Module: # MSAttention or DenseRoPEAttention
     if cfg.attention == 'dense': return DenseRoPEAttention(cfg.d_model, cfg.n_heads, cfg.causal, cfg.dropout, cfg.rope_base)
     return MSAttention(cfg.d_model, cfg.n_heads, cfg.window, cfg.n_slots, causal=cfg.causal, dropout=cfg.dropout,
                        per_head_gate=cfg.per_head_gate, gate_mode=cfg.gate_mode, momentum=cfg.momentum,
-                       rope=True, rope_base=cfg.rope_base, memory=cfg.memory, chunk=cfg.chunk, top_k=cfg.top_k)
+                       rope=True, rope_base=cfg.rope_base, memory=cfg.memory, chunk=cfg.chunk, top_k=cfg.top_k,
+                       rope_selected=cfg.rope_selected, shift=cfg.shift)
 
 class Block(nn.Module):
     "Pre-norm Transformer block: x + mixer(LN(x)), then + MLP(LN(x))."

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import attention, check_int, check_qkv, check_key_padding_mask
-from .chunk_memory import n_chunks, pool_chunks, compressed_attention, fused_attention, BranchGate
+from .chunk_memory import n_chunks, pool_chunks, compressed_attention, fused_attention, BranchGate, ChunkMemory, evidence_chunk_loss
 from .layer import MEMORY_BRANCHES
 
 # %% auto #0
@@ -176,6 +176,8 @@ class RoutedMemory(nn.Module):
         self.chunk, self.top_k, self.causal = check_int('chunk', chunk), check_int('top_k', top_k), causal
         self.rope_selected = rope_selected
         self.mix = None                                                      # set by the builder: the layer's gate.mix
+        self.keep_weights, self.last_weights = False, None                   # for a trainer's router loss (see "Training it")
+        self.last_selected = None                                            # (B, NB, k) the last forward's choice, for inspection
 
     def extra_repr(self): return f"chunk={self.chunk}, top_k={self.top_k}, causal={self.causal}, rope_selected={self.rope_selected}"
 
@@ -208,16 +210,19 @@ class RoutedMemory(nn.Module):
                 return_weights:bool=False): # also report compressed weights and selected chunks
         "-> o (B, H, N, Dh), {'compressed': (B, H, N, C) or None, 'selected': (B, NB, k) or None}."
         cmp, w = compressed_attention(q, k, v, self.chunk, self.causal, key_padding_mask, return_weights=True)  # (B, H, N, Dh), (B, H, N, C)
-        idx = self.select(w, key_padding_mask)                              # (B, NB, k)
+        self.last_weights = w if self.keep_weights and self.training else None
+        idx = self.last_selected = self.select(w, key_padding_mask)         # (B, NB, k)
         qs, ks = (ql, kl) if self.rope_selected else (q, k)
         sel = selected_attention(qs, ks, v, idx, self.chunk, key_padding_mask)  # (B, H, N, Dh)
         o = self.mix([loc, cmp, sel], g)                                    # (B, H, N, Dh)
         return o, ({'compressed': w, 'selected': idx} if return_weights else {})
 
-def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std)->tuple: # (RoutedMemory, BranchGate)
+    router_loss = ChunkMemory.router_loss                                   # `evidence_chunk_loss` of the kept weights
+
+def build_routed_memory(d_model, n_heads, chunk, top_k, causal, per_head_gate, gate_mode, init_std, rope_selected=True)->tuple: # (RoutedMemory, BranchGate)
     "Builder registered as MEMORY_BRANCHES['routed']."
     gate = BranchGate(d_model, n_heads, ('local', 'compressed', 'selected'), per_head_gate, gate_mode, init_std)
-    mem = RoutedMemory(chunk, top_k, causal); mem.mix = gate.mix
+    mem = RoutedMemory(chunk, top_k, causal, rope_selected); mem.mix = gate.mix
     return mem, gate
 
 MEMORY_BRANCHES['routed'] = build_routed_memory

@@ -13,7 +13,8 @@ from .attention import check_int
 
 # %% auto #0
 __all__ = ['MARK', 'QUERY', 'N_SPECIAL', 'BLANK', 'MQAR_FILL', 'check_selective_copy', 'selective_copy_batch', 'SelectiveCopy',
-           'masked_cross_entropy', 'non_blank_accuracy', 'check_mqar', 'mqar_batch', 'MQAR', 'evidence_positions']
+           'masked_cross_entropy', 'non_blank_accuracy', 'check_mqar', 'mqar_batch', 'MQAR', 'evidence_positions',
+           'selective_copy_evidence']
 
 # %% ../nbs/08b_tasks.ipynb #0450cf78
 MARK, QUERY, N_SPECIAL = 0, 1, 2  # special token ids; value v has id v + N_SPECIAL
@@ -180,6 +181,19 @@ def evidence_positions(x:torch.Tensor, # (B, N) MQAR tokens
                        y:torch.Tensor, # (B, N) MQAR targets
                       )->torch.Tensor: # (B, N) int64: position of the answer's value for each query, -1 elsewhere
     "Where each query's answer sits: one past the first occurrence of the query's key (for routers' recall@k)."
-    pos = torch.arange(x.shape[1])                                                            # (N,)
-    first = torch.where(x[:, None, :] == x[:, :, None], pos, x.shape[1]).amin(-1)             # (B, N) first occurrence of each token
-    return torch.where(y != BLANK, first + 1, -1)                                             # (B, N)
+    B, N = x.shape
+    pos = torch.arange(N, device=x.device).expand(B, N)                                       # (B, N)
+    first = torch.full((B, int(x.max()) + 1 if x.numel() else 1), N, device=x.device)         # (B, V)
+    first = first.scatter_reduce(1, x, pos, 'amin')                                           # (B, V) first position of each token id
+    return torch.where(y != BLANK, first.gather(1, x) + 1, -1)                                # (B, N)
+
+def selective_copy_evidence(x:torch.Tensor, # (B, N) selective-copy tokens
+                            y:torch.Tensor, # (B, N) targets
+                           )->torch.Tensor: # (B, N) int64: position of the answer for each query, -1 elsewhere
+    "Where each query's answer sits: one past the last mark before it (its own episode's mark)."
+    pos = torch.arange(x.shape[1], device=x.device)                                           # (N,)
+    last = torch.where(x == MARK, pos, -1).cummax(1).values                                   # (B, N) last mark at or before t
+    return torch.where(y != BLANK, last + 1, -1)                                              # (B, N)
+
+MQAR.evidence = staticmethod(evidence_positions)          # every task tells a trainer where its answers sit (chapter 13's router loss)
+SelectiveCopy.evidence = staticmethod(selective_copy_evidence)

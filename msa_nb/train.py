@@ -35,13 +35,14 @@ class TrainConfig:
     seed:int=0 # seeds the model init and the dropout RNG
     eval_every:int=50 # evaluate on the held-out batch every this many steps (0: only at the end)
     eval_size:int=128 # held-out sequences
+    router_loss:float=0. # weight of the Part II router loss (`evidence_chunk_loss`, chapters 12-13); 0 = task loss only
 
     def __post_init__(self):
         for f in ('steps', 'batch_size', 'warmup', 'eval_size'): check_int(f, getattr(self, f))
         check_int('seed', self.seed, 0); check_int('eval_every', self.eval_every, 0)
         check_float('lr', self.lr, 0, lo_open=True); check_float('clip', self.clip, 0, lo_open=True)   # clip < 0 would flip the gradients
         check_float('min_lr_frac', self.min_lr_frac, 0, 1); check_float('weight_decay', self.weight_decay, 0)
-        check_float('beta2', self.beta2, 0, 1, hi_open=True)
+        check_float('beta2', self.beta2, 0, 1, hi_open=True); check_float('router_loss', self.router_loss, 0)
 
 def lr_at(step:int, # optimiser step s, from 0
           tc:TrainConfig, # the run's settings
@@ -76,6 +77,13 @@ class Trainer:
         self.opt = torch.optim.AdamW(model.parameters(), lr=self.tc.lr, betas=(0.9, self.tc.beta2), weight_decay=self.tc.weight_decay)
         self.callbacks, self.step_idx, self.elapsed = list(callbacks), 0, 0.
         self.history = {k: [] for k in ('step', 'loss', 'acc', 'lr', 'grad_norm', 'time', 'eval_step', 'eval_loss', 'eval_acc', 'eval_gate')}
+        self.routers = []                                                            # Part II memories that learn where to look
+        if self.tc.router_loss:
+            self.routers = [a.memory for a in model.attn_layers if hasattr(getattr(a, 'memory', None), 'router_loss')]
+            if not self.routers: raise ValueError(f"router_loss={self.tc.router_loss} needs a layer with memory='chunks' or 'routed'")
+            if not hasattr(task, 'evidence'): raise ValueError(f"router_loss needs a task that knows where its answers sit (task.evidence)")
+            for r in self.routers: r.keep_weights = True
+            self.history['router_loss'] = []
         self._eval = None
         torch.manual_seed(self.tc.seed + 1)                                          # dropout stream of this run
 
@@ -87,9 +95,14 @@ class Trainer:
         for g in self.opt.param_groups: g['lr'] = lr
         self.model.train()
         logits = self.model(x)                                                       # (B, N, V)
-        loss = masked_cross_entropy(logits, y)
+        loss = total = masked_cross_entropy(logits, y)
+        if self.routers:                                                             # + weight * mean over layers of the router loss
+            ev = self.task.evidence(x, y)                                            # (B, N) where each answer sits
+            rl = sum(r.router_loss(ev) for r in self.routers) / len(self.routers)
+            total = loss + self.tc.router_loss * rl
+            for r in self.routers: r.last_weights = None                             # free the kept (B, H, N, C) weights
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         gn = nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip)
         if not (math.isfinite(loss.item()) and math.isfinite(float(gn))):                # stop before the weights are spoilt
             raise FloatingPointError(f"training diverged at step {self.step_idx + 1}: loss {loss.item()}, gradient norm {float(gn)} "
@@ -99,6 +112,7 @@ class Trainer:
         self.elapsed += time.perf_counter() - t0
         m = {'step': self.step_idx, 'loss': loss.item(), 'acc': non_blank_accuracy(logits.detach(), y), 'lr': lr,
              'grad_norm': float(gn), 'time': self.elapsed}
+        if self.routers: m['router_loss'] = rl.item()
         for k, v in m.items(): self.history[k].append(v)
         if self.step_idx == self.tc.steps or (self.tc.eval_every and self.step_idx % self.tc.eval_every == 0): self.evaluate()
         for cb in self.callbacks: cb(self, m)
@@ -136,7 +150,8 @@ class Trainer:
         h = self.history
         bar = '#' * int(20 * self.step_idx / until)
         ev = f" eval {h['eval_acc'][-1]:.3f}" if h['eval_acc'] else ''
-        return (f"[{bar:<20}] step {self.step_idx:>4}/{until} loss {h['loss'][-1]:.3f} acc {h['acc'][-1]:.3f}{ev} "
+        rl = f" router {h['router_loss'][-1]:.3f}" if h.get('router_loss') else ''
+        return (f"[{bar:<20}] step {self.step_idx:>4}/{until} loss {h['loss'][-1]:.3f}{rl} acc {h['acc'][-1]:.3f}{ev} "
                 f"lr {h['lr'][-1]:.1e} {self.elapsed:5.1f}s")
 
     def fit(self,
@@ -392,6 +407,12 @@ def _nonneg_int(s:str)->int:
     if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
     return v
 
+def _nonneg_float(s:str)->float:
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not (math.isfinite(v) and v >= 0): raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
+    return v
+
 def _pos_float(s:str)->float:
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
@@ -448,19 +469,22 @@ def build_parser()->argparse.ArgumentParser:
     a('--pairs', type=_pos_int, default=8, help='key-value pairs (= queries) per sequence (8)')
     a('--keys', type=_pos_int, default=32, help='key alphabet size (32)')
     a('--values', type=_pos_int, default=32, help='value alphabet size (32)')
-    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (8 L W)')
+    a('--min-gap', type=_pos_int, default=None, help='smallest evidence-to-query distance (8 L W, at least 32 W)')
     common = argparse.ArgumentParser(add_help=False)                                 # the model, the optimiser, the run
     a = common.add_argument
-    a('--steps', type=_pos_int, default=300, help='optimiser steps (300)')
-    a('--layers', type=_pos_int, default=None, help='blocks (selective copy 3, recall 2)')
+    a('--steps', type=_pos_int, default=None, help='optimiser steps (300; memory=chunks|routed: 150)')
+    a('--layers', type=_pos_int, default=None, help='blocks (selective copy with memory=bank: 3, otherwise 1)')
     a('--slots', type=_pos_int, default=32, help='memory slots K per layer, memory=bank (32)')
     a('--window', type=_pos_int, default=8, help='local window W (8)')
     a('--memory', choices=('bank', 'chunks', 'routed'), default='bank', help="Part I's slot bank, compressed chunks, or chunks + top-k selection (bank)")
-    a('--chunk', type=_pos_int, default=64, help='chunk size P, memory=chunks|routed (64)')
+    a('--chunk', type=_pos_int, default=16, help='chunk size P, memory=chunks|routed (16)')
     a('--top-k', type=_pos_int, default=4, help='chunks selected per query block, memory=routed (4)')
+    a('--shift', choices=('on', 'off'), default=None, help='token shift in every MSA layer (on for memory=chunks|routed, else off)')
+    a('--rope-selected', choices=('on', 'off'), default=None, help='rotary positions in the selected branch, memory=routed (recall off, selective copy on)')
+    a('--router-loss', type=_nonneg_float, default=None, help='weight of the router loss, memory=chunks|routed (1.0; bank: 0)')
     a('--d-model', type=_pos_int, default=64, help='model width (64)')
     a('--heads', type=_pos_int, default=4, help='attention heads (4)')
-    a('--batch-size', type=_pos_int, default=32, help='sequences per step (32)')
+    a('--batch-size', type=_pos_int, default=None, help='sequences per step (32; memory=chunks|routed: 16)')
     a('--lr', type=_pos_float, default=6e-3, help='peak learning rate, finite and > 0 (6e-3)')
     a('--clip', type=_pos_float, default=1.0, help='max global gradient norm, > 0 (1.0)')
     a('--warmup', type=_pos_int, default=30, help='warm-up steps (30)')
@@ -500,20 +524,27 @@ def build_parser()->argparse.ArgumentParser:
     return p
 
 def _configs(args, p)->tuple: # task, model config, train config
-    W, L = args.window, args.layers or (2 if args.task == 'recall' else 3)
+    part2 = args.memory != 'bank'                                                    # Part II defaults: one layer, shorter, smaller batches
+    W, L = args.window, args.layers or (3 if args.task != 'recall' and not part2 else 1)
+    args.steps = args.steps or (150 if part2 else 300); args.batch_size = args.batch_size or (16 if part2 else 32)
     try:
         if args.task == 'recall':
             task = MQAR(seq_len=args.seq_len, n_pairs=args.pairs, n_keys=args.keys, n_values=args.values,
-                        min_gap=args.min_gap or 8 * L * W, seed=args.seed)
+                        min_gap=args.min_gap or max(8 * L, 32) * W, seed=args.seed)
         else:
             lo, hi, guard = args.min_gap or W + 1, args.max_gap or 2 * W, 3 * W if args.guard is None else args.guard
             marks = args.marks or (8 if args.min_gap is None and args.max_gap is None else max(1, min(8, args.seq_len // (hi + 2 + guard))))
             task = SelectiveCopy(seq_len=args.seq_len, n_marks=marks, n_values=args.values, min_gap=lo, max_gap=hi, guard=guard, seed=args.seed)
         mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=L, window=W,
                          n_slots=args.slots, attention=getattr(args, 'attention', 'msa'), gate_mode=getattr(args, 'gate', 'learned'),
-                         memory=args.memory, chunk=args.chunk, top_k=args.top_k)
+                         memory=args.memory, chunk=args.chunk, top_k=args.top_k,
+                         shift=(args.memory != 'bank') if args.shift is None else args.shift == 'on',
+                         rope_selected=(args.task != 'recall') if args.rope_selected is None else args.rope_selected == 'on')
+        rl = (0. if args.memory == 'bank' else 1.) if args.router_loss is None else args.router_loss
+        if rl and args.memory == 'bank': raise ValueError(f"--router-loss {rl} needs --memory chunks or routed (the bank has no router)")
+        if mcfg.gate_mode == 'local' or getattr(args, 'attention', 'msa') == 'dense': rl = 0.   # no memory is read: nothing to route
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, clip=args.clip, warmup=min(args.warmup, args.steps),
-                         seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size)
+                         seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size, router_loss=rl)
     except (TypeError, ValueError) as e: p.error(str(e))                             # usage + message, exit code 2
     return task, mcfg, tc
 

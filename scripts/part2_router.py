@@ -21,18 +21,14 @@ if __name__ == '__main__':
     torch.set_num_threads(a.threads)
     model, task = load_routed()
     mems = [l.memory for l in routed_layers(model)]
-    grabbed = []
-    for m in mems:                                      # record each layer's selection during a plain forward (no dense weights)
-        orig = m.select
-        m.select = (lambda orig: lambda w, kpm=None: grabbed.append(orig(w, kpm)) or grabbed[-1])(orig)
     rows, t0, load0 = [], time.time(), os.getloadavg()
     for n in [int(s) for s in a.lengths.split(',')]:
         t = MQAR(**{**asdict(task), 'seq_len': n})
         x, y = t.eval_batch(a.seqs)                                          # (S, N) each, the held-out stream
         hits = [[] for _ in mems]; correct, asked = 0, 0; t1 = time.time()
         for i in range(a.seqs):
-            grabbed.clear()
-            with torch.no_grad(): logits = model(x[i:i + 1])                 # (1, N, V); fills `grabbed`, one (1, NB, k) per layer
+            with torch.no_grad(): logits = model(x[i:i + 1])                 # (1, N, V); each layer keeps its choice in last_selected
+            grabbed = [m.last_selected for m in mems]                        # one (1, NB, k) per layer, no dense weights
             q = (y[i] != BLANK).nonzero().squeeze(1)                         # (M,) query positions
             correct += (logits[0, q].argmax(-1) == y[i, q]).sum().item(); asked += len(q)
             ev = evidence_positions(x[i:i + 1], y[i:i + 1])[0]               # (N,) answer position per query

@@ -1,7 +1,7 @@
 """Regenerate the stored Part II training results (chapter 13): every variant is one `python -m msa_nb.train` run
 with 2 CPU threads, several run side by side (one per pair of cores), each writing its JSON; then one table.
 
-    python scripts/part2_runs.py recall data/part2_recall.json [--jobs 6] [--steps 300]
+    python scripts/part2_runs.py recall data/part2_recall.json [--jobs 1]
     python scripts/part2_runs.py selective-copy data/part2_selective_copy.json
 
 Nothing is read from or written to data/ except the output path given."""
@@ -16,8 +16,9 @@ VARIANTS = {  # name -> CLI options on top of the task's base command
     'local + compressed': ['--memory', 'chunks'],
     'routed (three gated)': ['--memory', 'routed'],
 }
-BASE = {'recall': ['recall', '--seq-len', '2048', '--seed', '0'],
-        'selective-copy': ['selective-copy', '--seq-len', '2048', '--min-gap', '200', '--max-gap', '400', '--seed', '0']}
+SAME = ['--layers', '1', '--steps', '150', '--batch-size', '16', '--shift', 'on', '--eval-every', '25']  # every variant alike (the bank too)
+BASE = {'recall': ['recall', '--seq-len', '2048', '--seed', '0', *SAME],
+        'selective-copy': ['selective-copy', '--seq-len', '2048', '--min-gap', '200', '--max-gap', '400', '--seed', '0', *SAME]}
 
 def run(task, name, extra, tmp):
     out = os.path.join(tmp, name.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '') + '.json')

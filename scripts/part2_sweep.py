@@ -1,7 +1,9 @@
 """Explore Part II training settings on a GPU: many `python -m msa_nb.train` runs side by side, one JSON of their results.
 
     python3 scripts/part2_sweep.py OUT.json [--par 12]
-Stored as data/part2_sweep.json (chapter 13): what training reached, per setting, in 1500 steps."""
+Stored as data/part2_sweep.json (chapter 13): what training reached, per setting, in 1500 steps, BEFORE token shift
+and router loss: every run is given the training CLI's defaults of that time (no shift, no router loss, rotated selected
+branch, two layers, chunk 64), so the sweep still means what the chapter says after the defaults changed."""
 import json, os, subprocess, sys, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor
 R = 'recall --seq-len 2048 --seed 0'
@@ -28,8 +30,16 @@ RUNS = {
 }
 if os.environ.get('SWEEP_ONLY'): RUNS = {k: v for k, v in RUNS.items() if k in os.environ['SWEEP_ONLY'].split(',')}
 
+def then(args:str)->str:
+    "The options the CLI defaulted to when the sweep was run (explicit ones in the spec win)."
+    if '--chunk' not in args: args += ' --chunk 64'
+    if '--layers' not in args: args += ' --layers 2'
+    if '--min-gap' not in args: args += ' --min-gap 128'                   # 8 L W with L = 2, W = 8
+    return args + ' --shift off --router-loss 0 --rope-selected on'
+
 def one(item):
     name, args = item
+    args = then(args)
     with tempfile.NamedTemporaryFile(suffix='.json') as f:
         t = time.time()
         r = subprocess.run([sys.executable, '-m', 'msa_nb.train', *args.split(), '--device', 'cuda', '--quiet', '--json', f.name],
