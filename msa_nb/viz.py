@@ -549,7 +549,7 @@ class Explorer:
                 return
             with self.hold(): s['query'].max = task.n_pairs - 1
             m = model.cfg
-            self.routing_status.value = (f'MQAR, N = {task.seq_len} tokens, {task.n_pairs} queries per sequence; {m.n_layers} layers, '
+            self.routing_status.value = (f'MQAR, N = {task.seq_len} tokens, {task.n_pairs} queries per sequence; {m.n_layers} layer{"s" if m.n_layers > 1 else ""}, '
                                          f'chunks of P = {m.chunk}, top-k = {m.top_k}, W = {m.window}.')
             self.draw_routing(s['example'].value, s['query'].value)
 
