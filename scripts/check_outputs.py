@@ -15,6 +15,8 @@ coordinator flips it when the executed chapters are committed); until then tests
 """
 import argparse, ast, configparser, json, sys
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbdirectives
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAW = {'imshow', 'matshow', 'plot', 'scatter', 'bar', 'barh', 'hist', 'pcolormesh', 'pcolor', 'contour', 'contourf',
@@ -32,13 +34,8 @@ def outputs_required(settings=ROOT / 'settings.ini'):
 
 
 def flags(src):
-    out = set()
-    for line in src.splitlines():
-        s = line.strip()
-        if not s: continue
-        if not s.startswith('#|'): break
-        out.update(s[2:].replace(',', ' ').split())
-    return out
+    "The `#|` directive names of a code cell's source (nbdev's parser, shared by the course's scripts)."
+    return nbdirectives.flags({'cell_type': 'code', 'source': src})
 
 
 def _name(f):

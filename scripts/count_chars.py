@@ -8,18 +8,13 @@ Hidden code: `#| hide` cells. Prose: markdown cells.
 """
 import argparse, json, sys
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbdirectives
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def hidden(cell)->bool:
-    "A code cell whose leading `#|` directives include `hide`."
-    for line in ''.join(cell.get('source', '')).splitlines():
-        s = line.strip()
-        if not s: continue
-        if not s.startswith('#|'): return False
-        if 'hide' in s[2:].replace(',', ' ').split(): return True
-    return False
+hidden = nbdirectives.is_hidden  # a code cell flagged `#| hide`
 
 
 def count(path)->dict:

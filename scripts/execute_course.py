@@ -15,6 +15,8 @@ A cell that raises stops that notebook: the script reports it and exits 1 withou
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbdirectives
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_FLAGS = ('notest', 'slow')
@@ -41,14 +43,8 @@ c.InlineBackend.print_figure_kwargs = {'bbox_inches': 'tight', 'metadata': {'Sof
 
 
 def flags(cell):
-    "The `#| flag` words of a code cell's leading comment lines (`#| notest`, `#| slow`, `#| gpu`, ...)."
-    out = set()
-    for line in ''.join(cell.get('source', '')).splitlines():
-        s = line.strip()
-        if not s: continue
-        if not s.startswith('#|'): break
-        out.update(w for w in s[2:].replace(',', ' ').split() if ':' not in w)
-    return out
+    "The `#|` directive names of a code cell (`notest`, `slow`, `gpu`, ...): nbdev's parser, shared by the course's scripts."
+    return nbdirectives.flags(cell)
 
 
 def has_cuda():

@@ -11,7 +11,7 @@
 - after the build, every page is checked: nothing may be fetched from another host, and every relative link and
   resource must exist in the site. Either failure stops the build.
 """
-import json, os, re, shutil, tempfile
+import json, os, re, shutil, sys, tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
@@ -20,6 +20,9 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 from mkdocs.utils import get_relative_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # mkdocs loads this file by path
+import nbdirectives
 
 ROOT = Path(__file__).resolve().parents[1]
 MATHJAX = 'assets/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe'
@@ -50,15 +53,7 @@ def chapters():
     return (['index.ipynb'] if 'index.ipynb' in nbs else []) + [n for n in nbs if n != 'index.ipynb']
 
 
-def is_hidden(cell)->bool:
-    "A code cell whose leading `#|` directives include nbdev's `hide`: run by nbdev_test, not shown on the website."
-    if cell.get('cell_type') != 'code': return False
-    for line in ''.join(cell.get('source', '')).splitlines():
-        s = line.strip()
-        if not s: continue
-        if not s.startswith('#|'): return False
-        if 'hide' in s[2:].replace(',', ' ').split(): return True
-    return False
+is_hidden = nbdirectives.is_hidden  # a code cell flagged `#| hide`: run by nbdev_test, not shown on the website
 
 
 def without_hidden(src:Path, dest:Path):
