@@ -39,7 +39,7 @@ def selected_mask_mod(
         return ok
     return mask_mod
 
-# %% ../nbs/13b_flex_routed.ipynb #687f835d
+# %% ../nbs/13b_flex_routed.ipynb #5d471efc
 def selected_tiles(
     idx:torch.Tensor, # (B, NB, k) selected chunks per query block, -1 = empty slot
     chunk:int, # chunk size P
@@ -123,7 +123,7 @@ def selected_block_mask(
     check_key_padding_mask(key_padding_mask, idx.shape[0], n)
     return _selected_block_mask(idx, chunk, n, key_padding_mask, T)
 
-# %% ../nbs/13b_flex_routed.ipynb #65d0b2ad
+# %% ../nbs/13b_flex_routed.ipynb #8daffd2a
 def _blocks_with_keys(idx:torch.Tensor, chunk:int, n:int, key_padding_mask=None)->torch.Tensor:
     "(B, N) bool: does query t's block see at least one real token?"
     B, NB, _ = idx.shape
@@ -172,7 +172,7 @@ def flex_selected_attention(
     _tile(chunk, block_size)
     return _flex_selected(q, k, v, idx, chunk, key_padding_mask, block_size, kernel_options)
 
-# %% ../nbs/13b_flex_routed.ipynb #abf77dbc
+# %% ../nbs/13b_flex_routed.ipynb #4bccf248
 @torch.no_grad()
 def routed_block_scores(
     q:torch.Tensor, # queries (B, H, N, D), un-rotated (the compressed branch's)
@@ -207,7 +207,7 @@ def routed_block_scores(
         out.index_add_(1, blk[keep], p.sum(1)[:, keep])                   # (B, NB, C)
     return out.masked_fill(~valid[:, None, :], float('-inf'))           # (B, NB, C) an empty chunk is no candidate
 
-# %% ../nbs/13b_flex_routed.ipynb #6909d1a2
+# %% ../nbs/13b_flex_routed.ipynb #1d62c146
 try:                                                                      # Triton ships with CUDA builds of torch
     import triton
     import triton.language as tl
@@ -274,7 +274,7 @@ def kernel_block_scores(
                                P=chunk, BC=chunk_tile, D=D, CAUSAL=causal, PREC='ieee' if q.dtype == torch.float32 else 'tf32')
     return out
 
-# %% ../nbs/13b_flex_routed.ipynb #23a282e9
+# %% ../nbs/13b_flex_routed.ipynb #2624f97a
 def _pool(k:torch.Tensor, v:torch.Tensor, chunk:int, key_padding_mask=None)->Pooled:
     "`pool_chunks`, in one pass when there is no padding and P divides N (a sum over a view: no padded copies)."
     B, H, N, D = k.shape
