@@ -82,7 +82,13 @@ class SDPALayer(nn.Module):
 
 class RoutedLayer(nn.Module):
     "Part II's routed layer (local + compressed + top-k selected chunks, chapter 13) as x -> y: fused on CUDA (chapter 13b), the plain layer elsewhere."
-    def __init__(self, d_model:int, n_heads:int, window:int, n_slots:int, chunk:int=64, top_k:int=4):
+    def __init__(self,
+                 d_model:int, # model width
+                 n_heads:int, # number of heads
+                 window:int, # one-sided local window W
+                 n_slots:int, # K (MSAttention's argument; the routed memory does not use it)
+                 chunk:int=64, # chunk size P
+                 top_k:int=4): # chunks selected per query block
         super().__init__()
         import msa_nb.routing                                                             # registers memory='routed' (chapter 13, a later chapter)
         self.layer = MSAttention(d_model, n_heads, window, n_slots, memory='routed', chunk=chunk, top_k=top_k)
