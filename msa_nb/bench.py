@@ -18,9 +18,9 @@ from .layer import MSAttention
 
 # %% auto #0
 __all__ = ['CPU_CONFIG', 'GPU_CONFIG', 'IMPLS', 'COLUMNS', 'CPU_SWEEP_NS', 'Timing', 'time_fn', 'MHALayer', 'SDPALayer',
-           'make_layer', 'dense_bytes', 'bench_layer', 'sweep', 'data_path', 'save_rows', 'load_rows', 'fit_slope',
-           'crossover', 'ratio_table', 'plot_times', 'plot_speedup', 'plot_memory', 'local_core_flops', 'matmul_tflops',
-           'mixed_lengths', 'cpu_sweep', 'main']
+           'RoutedLayer', 'make_layer', 'dense_bytes', 'bench_layer', 'sweep', 'data_path', 'save_rows', 'load_rows',
+           'fit_slope', 'crossover', 'ratio_table', 'plot_times', 'plot_speedup', 'plot_memory', 'local_core_flops',
+           'matmul_tflops', 'mixed_lengths', 'cpu_sweep', 'main']
 
 # %% ../nbs/10_timing.ipynb #bf7aef93
 class Timing(NamedTuple):
@@ -59,7 +59,7 @@ def time_fn(
 # %% ../nbs/10_timing.ipynb #bb991110
 CPU_CONFIG = dict(B=1, d_model=128, heads=4, W=64, K=32, dtype='float32')
 GPU_CONFIG = dict(B=2, d_model=512, heads=8, W=256, K=64, dtype='bfloat16')
-IMPLS = ('mha', 'sdpa', 'banded', 'msa', 'msa_compiled', 'msa_flex', 'msa_flex_compiled', 'msa_flex_cg')
+IMPLS = ('mha', 'sdpa', 'banded', 'msa', 'msa_compiled', 'msa_flex', 'msa_flex_compiled', 'msa_flex_cg', 'msa_routed')
 COLUMNS = ('device', 'torch', 'threads', 'dtype', 'B', 'd_model', 'heads', 'W', 'K', 'N', 'impl', 'mode',
            'median_ms', 'q1_ms', 'q3_ms', 'reps', 'peak_mib', 'date', 'note')
 
@@ -80,6 +80,23 @@ class SDPALayer(nn.Module):
         o = F.scaled_dot_product_attention(q, k, v)                                       # (B, H, N, Dh)
         return self.out(o.transpose(1, 2).reshape(B, N, d))                               # (B, N, d_model)
 
+class RoutedLayer(nn.Module):
+    "Part II's routed layer (local + compressed + top-k selected chunks, chapter 13) as x -> y: fused on CUDA (chapter 13b), the plain layer elsewhere."
+    def __init__(self,
+                 d_model:int, # model width
+                 n_heads:int, # number of heads
+                 window:int, # one-sided local window W
+                 n_slots:int, # K (MSAttention's argument; the routed memory does not use it)
+                 chunk:int=64, # chunk size P
+                 top_k:int=4): # chunks selected per query block
+        super().__init__()
+        import msa_nb.routing                                                             # registers memory='routed' (chapter 13, a later chapter)
+        self.layer = MSAttention(d_model, n_heads, window, n_slots, memory='routed', chunk=chunk, top_k=top_k)
+    def forward(self, x):
+        if not x.is_cuda: return self.layer(x)                                            # (B, N, d_model)
+        from msa_nb.flex_routed import fused_routed_forward                               # chapter 13b, imported when first used
+        return fused_routed_forward(self.layer, x)                                        # (B, N, d_model)
+
 def make_layer(
     impl:str, # one of IMPLS
     cfg:dict=CPU_CONFIG, # d_model, heads, W, K, dtype
@@ -92,6 +109,7 @@ def make_layer(
     elif impl == 'sdpa': m = SDPALayer(d, h)
     elif impl == 'banded': m = MSAttention(d, h, W, K, local_attn=banded_attention)
     elif impl.startswith('msa_flex'): m = MSAttention(d, h, W, K)                           # default: local_attention
+    elif impl == 'msa_routed': m = RoutedLayer(d, h, W, K, cfg.get('P', 64), cfg.get('top_k', 4))  # chunks of P = 64, k = 4
     else: m = MSAttention(d, h, W, K, local_attn=chunked_attention)
     m = m.to(device=device, dtype=getattr(torch, cfg['dtype'])).eval()
     if impl.endswith(('_compiled', '_cg')):
@@ -280,7 +298,7 @@ def ratio_table(
 # %% ../nbs/10_timing.ipynb #3baa3b52
 _STYLE = {'mha': ('tab:red', 'o'), 'sdpa': ('tab:orange', 's'), 'banded': ('tab:brown', 'v'), 'msa': ('tab:blue', 'D'),
           'msa_compiled': ('tab:cyan', 'd'), 'msa_flex': ('tab:green', '^'), 'msa_flex_compiled': ('tab:olive', '>'),
-          'msa_flex_cg': ('tab:purple', '*')}
+          'msa_flex_cg': ('tab:purple', '*'), 'msa_routed': ('tab:pink', 'P')}
 
 def _impls(rows, mode): return [i for i in IMPLS if any(r['impl'] == i and r['mode'] == mode for r in rows)]
 
@@ -468,7 +486,7 @@ def main(argv=None)->int:
     p.add_argument('--backward', action='store_true', help='also time forward + backward')
     p.add_argument('--out', type=arg_out_file, default=None, help='write the rows to this CSV file (its folder must exist)')
     p.add_argument('--impls', type=_impl_names, default=None, help=f'comma-separated layers from {",".join(IMPLS)} '
-                   '(default: mha,sdpa,msa on cpu; sdpa,msa,msa_flex on cuda)')
+                   '(default: mha,sdpa,msa on cpu; sdpa,msa,msa_flex,msa_routed on cuda)')
     p.add_argument('--reps', type=arg_int(1), default=7, help='timed calls per measurement (median reported)')
     p.add_argument('--warmup', type=arg_int(0), default=2, help='untimed calls first')
     p.add_argument('--threads', type=arg_int(1), default=None, help='CPU threads (default: torch default; 2 with --sweep)')
@@ -486,14 +504,14 @@ def main(argv=None)->int:
         lo, hi = a.range
         if hi - lo + 1 < a.lengths_mixed + 2: p.error(f'argument --range: {lo},{hi} holds fewer than --lengths-mixed + 2 = {a.lengths_mixed + 2} lengths')
         if a.threads: torch.set_num_threads(a.threads)
-        return _main_mixed(a, a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex']),
+        return _main_mixed(a, a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex', 'msa_routed']),
                            CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG)
     if a.sweep:
         rows, cfg, impls, a.backward = cpu_sweep(threads=a.threads or 2, verbose=True), CPU_CONFIG, ['mha', 'sdpa', 'banded', 'msa'], False
     else:
         if a.threads: torch.set_num_threads(a.threads)
         cfg = CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG
-        impls = a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex'])
+        impls = a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex', 'msa_routed'])
         rows = sweep(impls, a.n, cfg, a.device, a.backward, a.warmup, a.reps, a.memory, verbose=False)
     print(f"{_device_name(torch.device(a.device))}, torch {torch.__version__}, {torch.get_num_threads()} threads, {cfg}")
     base = 'mha' if 'mha' in impls else impls[0]

@@ -27,6 +27,7 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'bench_mixed_gpu.json': 'python -m msa_nb.bench --device cuda --lengths-mixed 32 --out data/bench_mixed_gpu.json (chapter 10, on a GPU)',
     'compressed_gpu.json': 'python scripts/gpu_compressed.py, then $OUT/compressed_gpu.json to data/ (chapter 12b, on a GPU)',
     'routed_gpu.json': 'python scripts/gpu_routed.py, then $OUT/routed_gpu.json to data/ (chapter 13b, on a GPU)',
+    'routed_stages.json': 'python scripts/gpu_routed_stages.py 8192 65536, then $OUT/routed_stages.json to data/ (chapter 13b, on a GPU)',
     'niah_model.pt': 'python -m msa_nb.train niah --threads 1 --save data/niah_model.pt (chapter 14)',
     'niah_model_global.pt': 'python -m msa_nb.train niah --threads 1 --rope global --save data/niah_model_global.pt (chapter 14)',
     'niah_scaling.json': 'python -m msa_nb.niah --tokens 4096,16384,65536,131072,524288,1048576 --seed 0 --threads 1 --out data/niah_scaling.json (chapter 15)',

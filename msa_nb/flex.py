@@ -15,6 +15,8 @@ try:
     from torch.nn.attention.flex_attention import flex_attention, BlockMask
 except ImportError:                                                       # torch < 2.5: no FlexAttention
     flex_attention, BlockMask = None, None
+try: from torch.nn.attention.flex_attention import AuxRequest            # torch >= 2.9: return_aux=AuxRequest(lse=True)
+except ImportError: AuxRequest = None
 
 # %% auto #0
 __all__ = ['RECOMPILE_LIMIT', 'BACKENDS', 'band_mask_mod', 'band_block_mask', 'FlexFallbackError', 'compiled_flex',
@@ -154,6 +156,12 @@ def divisible(
 
 _LIMIT_HIT = getattr(torch._dynamo.exc, 'FailOnRecompileLimitHit', None) or getattr(torch._dynamo.exc, 'FailOnCacheLimitHit')
 
+def _flex_with_lse(f, *args, **kw):
+    "Call a flex_attention `f` asking for the log-sum-exp, in this torch's words: -> (out, lse)."
+    if AuxRequest is None: return f(*args, return_lse=True, **kw)
+    out, aux = f(*args, return_aux=AuxRequest(lse=True), **kw)
+    return out, aux.lse
+
 def fused_flex(
     q:torch.Tensor, # queries (B, H, N, D)
     k:torch.Tensor, # keys (B, H, N, D)
@@ -161,7 +169,8 @@ def fused_flex(
     block_mask:BlockMask, # from `band_block_mask`
     kernel_options:dict|None=None, # passed to flex_attention
     backend:str='inductor', # torch.compile backend (tests on CPU use 'eager')
-)->torch.Tensor: # (B, H, N, D)
+    return_lse:bool=False, # also return the (B, H, N) float32 log-sum-exp of each row's scores (natural log)
+)->torch.Tensor: # (B, H, N, D), or (out, lse) with return_lse
     "The compiled flex_attention, or a `FlexFallbackError` naming the cause: never a silent unfused N x N call."
     B, H, N, D = q.shape
     gib = B * H * N * k.shape[2] * 4 / 2**30                              # float32 scores the unfused path would build
@@ -173,7 +182,9 @@ def fused_flex(
     lim, fail = _dynamo_limit_keys()
     try:
         with torch._dynamo.config.patch({lim: RECOMPILE_LIMIT, fail: True}):
-            return compiled_flex(backend)(q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D)
+            f = compiled_flex(backend)
+            if not return_lse: return f(q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D)
+            return _flex_with_lse(f, q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D), (B, H, N)
     except _LIMIT_HIT as e:
         raise FlexFallbackError(
             f"the compiled FlexAttention kernel already holds {RECOMPILE_LIMIT} variants (msa_nb.flex.RECOMPILE_LIMIT) and "

@@ -8,7 +8,7 @@ import functools, math, warnings
 import torch
 import torch.nn.functional as F
 from .attention import check_qkv, check_key_padding_mask, check_int
-from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, _compact, check_flex_call
+from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, _compact, check_flex_call, _flex_with_lse
 from .chunk_memory import Pooled, pool_chunks, n_chunks
 
 # %% auto #0
@@ -92,8 +92,8 @@ def _rows_with_chunks(valid:torch.Tensor, n:int, chunk:int, causal:bool)->torch.
     C = valid.shape[1]
     cs = F.pad(valid.int().cumsum(1), (1, 0))                             # (B, C+1) valid chunks among the first c
     t = torch.arange(n, device=valid.device)                              # (N,)
-    done = ((t + 1) // chunk).clamp(max=C) if causal else torch.full_like(t, C)   # (N,) chunks ended by t
-    if causal: done[-1] = C                                               # the ragged last chunk ends at N - 1
+    done = torch.where(t == n - 1, C, (t + 1) // chunk).clamp(max=C) if causal else torch.full_like(t, C)  # (N,) chunks ended by t
+    # (the ragged last chunk ends at N - 1; torch.where, not done[-1] = C, which would copy from the host and wait for the GPU)
     return cs[:, done] > 0                                                # (B, N)
 
 def flex_compressed_attention(
@@ -106,7 +106,8 @@ def flex_compressed_attention(
     block_size:int|tuple=128, # tile size (queries, chunks)
     kernel_options:dict|None=None, # passed to flex_attention
     pooled:Pooled|None=None, # `pool_chunks(k, v, chunk, key_padding_mask)` when the caller has it already (chapter 13b's routed layer)
-)->torch.Tensor: # (B, H, N, D); rows with no readable chunk are 0
+    return_lse:bool=False, # also return each row's log-sum-exp over its chunks, (B, H, N) float32 (float64 for float64 input), -inf for rows with none
+)->torch.Tensor: # (B, H, N, D); rows with no readable chunk are 0; (out, lse) with return_lse
     "`compressed_attention` as one fused FlexAttention kernel on CUDA: the (B, H, N, C) scores are never stored."
     if flex_attention is None: raise RuntimeError(f"FlexAttention needs torch >= 2.5, this is torch {torch.__version__}")
     check_qkv(q, k, v); check_int('chunk', chunk)
@@ -121,13 +122,18 @@ def flex_compressed_attention(
         qp, kp, vp = pad_to(q, Lq), pad_to(pooled.k, Lk), pad_to(pooled.v, Lk)  # (B, H, Lq, D), (B, H, Lk, D) x 2
         bm = compressed_block_mask(N, chunk, causal, q.device, valid, block_size, pad_to_tiles=True)
         ko = divisible(kernel_options, math.gcd(bq, bk))
-        if torch.compiler.is_compiling(): out = flex_attention(qp, kp, vp, block_mask=bm, kernel_options=ko)
-        else: out = fused_flex(qp, kp, vp, bm, ko)                        # (B, H, Lq, D)
-        out = out[:, :, :N]                                               # (B, H, N, D)
+        if not torch.compiler.is_compiling(): out = fused_flex(qp, kp, vp, bm, ko, return_lse=return_lse)  # (B, H, Lq, D) [, (B, H, Lq)]
+        elif return_lse: out = _flex_with_lse(flex_attention, qp, kp, vp, block_mask=bm, kernel_options=ko)
+        else: out = flex_attention(qp, kp, vp, block_mask=bm, kernel_options=ko)
+        out, lse = out if return_lse else (out, None)
+        out, lse = out[:, :, :N], (lse if lse is None else lse[:, :, :N])  # (B, H, N, D), (B, H, N)
     else:
         bm = compressed_block_mask(N, chunk, causal, q.device, valid, block_size)
         with warnings.catch_warnings():                                   # the unfused reference path warns; we know
             warnings.simplefilter('ignore')
-            out = flex_attention(q.detach(), pooled.k.detach(), pooled.v.detach(), block_mask=bm)  # (B, H, N, D)
+            qkv = q.detach(), pooled.k.detach(), pooled.v.detach()
+            out, lse = _flex_with_lse(flex_attention, *qkv, block_mask=bm) if return_lse else (flex_attention(*qkv, block_mask=bm), None)  # (B, H, N, D), (B, H, N)
     ok = _rows_with_chunks(pooled.valid, N, chunk, causal)                # (B, N)
-    return torch.where(ok[:, None, :, None], out, torch.zeros((), dtype=out.dtype, device=out.device))  # (B, H, N, D)
+    out = torch.where(ok[:, None, :, None], out, torch.zeros((), dtype=out.dtype, device=out.device))  # (B, H, N, D)
+    if not return_lse: return out
+    return out, torch.where(ok[:, None, :], lse, float('-inf'))  # (B, H, N, D), (B, H, N)

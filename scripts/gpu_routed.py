@@ -1,5 +1,5 @@
-"""Chapter 13b on the GPU, in one run: the fused selected branch and the fused routed layer against chapter 13 (float64
-and the layer itself, values and gradients), then the routed layer against a dense SDPA layer, bf16, 8K-1M tokens.
+"""Chapter 13b on the GPU, in one run: the fused selected branch, the block-score kernel and the fused routed layer against
+chapter 13 (float64 and the layer itself, values and gradients), then the routed layer against a dense SDPA layer, bf16, 8K-1M tokens.
 
 PYTHONUNBUFFERED=1 python3 scripts/gpu_routed.py   -> $OUT/routed_gpu.json (copied to data/ afterwards)
 Imports only torch, einops and msa_nb (fastcore for msa_nb's docments; no nbdev needed on the device).
@@ -51,8 +51,33 @@ for N, pad in ((5000, False), (4097, True)):
     e = dict(what='layer', dtype='float32', N=N, P=64, causal=True, pad=pad, out=rel(y1, y0), dq=rel(g1, g0), dk=0., dv=0.,
              finite=bool(torch.isfinite(y1).all() and torch.isfinite(g1).all()))
     checks.append(e); print(e, flush=True)
+# the block scores: Triton kernel (float32, bfloat16, lse from the fused compressed branch) vs the slab reference in float64
+from msa_nb.chunk_memory import pool_chunks
+from msa_nb.flex_compressed import flex_compressed_attention
+from msa_nb.flex_routed import routed_block_scores, kernel_block_scores
+for N, P, causal, pad in ((5000, 64, True, None), (4097, 32, False, 'middle'), (3001, 16, True, 'random'), (8192, 64, False, None)):
+    B, H, D = 2, 4, 64
+    q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.float64, generator=g) for _ in range(3))
+    kpm = None
+    if pad == 'middle': kpm = torch.zeros(B, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
+    elif pad == 'random': kpm = torch.rand(B, N, device=dev, generator=g) < 0.3
+    for dtype in (torch.float32, torch.bfloat16):
+        ql, kl, vl = (t.to(dtype) for t in (q, k, v))
+        pl = pool_chunks(kl, vl, P, kpm)
+        ref = routed_block_scores(ql.double(), pl.k.double(), pl.valid, P, causal)  # float64 softmax of the same inputs, slab by slab
+        _, lse = flex_compressed_attention(ql, kl, vl, P, causal, kpm, pooled=pl, return_lse=True)
+        got = kernel_block_scores(ql, pl.k, pl.valid, P, causal, lse)
+        fin = torch.isfinite(ref)
+        same_inf = bool((torch.isinf(got) == torch.isinf(ref)).all())
+        err = rel(got[fin], ref[fin])
+        kk = 4; sel_ref = select_chunks(ref.float(), kk, causal); sel_got = select_chunks(got, kk, causal)
+        agree = (sel_ref == sel_got).float().mean().item()
+        e = dict(what='block_scores', dtype=str(dtype)[6:], N=N, P=P, causal=causal, pad=pad, out=err, dq=0., dk=0., dv=0.,
+                 topk_agree=agree, finite=bool(same_inf and not torch.isnan(got).any()))
+        checks.append(e); print(e, flush=True)
 res['checks'] = checks
 res['correct'] = all(c['finite'] and max(c['out'], c['dq'], c['dk'], c['dv']) < (1e-3 if c['dtype'] == 'float32' else 2e-2) for c in checks)
+res['correct'] = res['correct'] and all(c['topk_agree'] > 0.99 for c in checks if c['what'] == 'block_scores' and c['dtype'] == 'float32')
 dump(); print('checks', f'{time.time() - T0:.0f} s', res['correct'], flush=True)
 
 # 2. timing: one causal layer, d_model 512, 8 heads of 64, W 256, P 64, k 4, bf16, B 1; dense = same projections around SDPA

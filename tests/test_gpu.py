@@ -12,7 +12,9 @@
    and gradients of q, k, v, with ragged N, causal windows, padding in the middle and an all-padding sequence.
 3. `test_compressed_matches_float64`: chapter 12b's fused compressed branch against chapter 12 in float64, values and
    gradients, causal with padding in the middle and non-causal with random padding.
-4. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
+4. Chapter 13b: the fused selected branch against chapter 13 in float64, the fused routed layer against the layer, and
+   the Triton block-score kernel against the float64 slab (`test_block_score_kernel_matches_float64`).
+5. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
 Imports only torch, einops and msa_nb (no fastcore or nbdev needed on the GPU machine).
 """
 import datetime, json, math, os, random, sys, time
@@ -186,6 +188,26 @@ def test_fused_routed_layer_matches_layer():
     g0 = torch.autograd.grad(y0.square().sum(), x)[0]; g1 = torch.autograd.grad(y1.square().sum(), x)[0]
     e = dict(out=rel(y1, y0), dx=rel(g1, g0)); RESULTS['fused_routed_layer'] = e; save()
     assert e['out'] < 1e-3 and e['dx'] < 1e-3, e
+
+
+def test_block_score_kernel_matches_float64():
+    "Chapter 13b's Triton score kernel (bf16, lse from the fused compressed branch) against the float64 slab of the same inputs."
+    from msa_nb.chunk_memory import pool_chunks
+    from msa_nb.flex_routed import routed_block_scores, kernel_block_scores
+    dev, g = torch.device('cuda'), torch.Generator(device='cuda').manual_seed(5)
+    for N, P, causal, pad in ((5000, 64, True, None), (4097, 32, False, 'middle')):
+        q, k, v = (torch.randn(2, 4, N, 64, device=dev, generator=g).to(torch.bfloat16) for _ in range(3))  # (B, H, N, D)
+        kpm = None
+        if pad: kpm = torch.zeros(2, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
+        pl = pool_chunks(k, v, P, kpm)
+        ref = routed_block_scores(q.double(), pl.k.double(), pl.valid, P, causal)      # (B, NB, C) float64 softmax, slab by slab
+        with torch.no_grad(): _, lse = flex_compressed_attention(q, k, v, P, causal, kpm, pooled=pl, return_lse=True)
+        got = kernel_block_scores(q, pl.k, pl.valid, P, causal, lse)                    # (B, NB, C) float32
+        fin = torch.isfinite(ref)
+        e = dict(N=N, P=P, causal=causal, pad=pad, rel=rel(got[fin], ref[fin]), same_inf=bool((torch.isinf(got) == torch.isinf(ref)).all()),
+                 topk_agree=(select_chunks(got, 4, causal) == select_chunks(ref.float(), 4, causal)).float().mean().item())
+        print(e, flush=True); RESULTS.setdefault('block_score_kernel_checks', []).append(e); save()
+        assert e['same_inf'] and e['rel'] < 1e-5 and e['topk_agree'] > 0.99, e
 
 
 def test_fallback_is_loud():
