@@ -33,7 +33,6 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'niah_rope_global.json': 'python -m msa_nb.niah --tokens 4096,16384,65536,131072,524288,1048576 --seed 0 --threads 1 --model data/niah_model_global.pt --out data/niah_rope_global.json (chapter 15)',
     'niah_parallel.json': 'torchrun --nproc-per-node 2 -m msa_nb.niah --tokens 131072 --seed 0 --threads 1 --out data/niah_parallel.json (chapter 15)',
     'niah_interleave.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --threads 1 --interleave --out data/niah_interleave.json (chapter 15)',
-    'niah_copy_curriculum.json': 'python -m msa_nb.train niah --threads 1 --steps 2400 --copy-steps 500 --save /tmp/niah_copy.pt > data/niah_copy_curriculum.json (chapter 14: the two-stage curriculum, measured; not the stored model)',
     'recall_headline.json': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --chunk 16 --lr 2e-3 --steps 3000 --batch-size 16 --eval-every 250 --device cuda --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on a GPU)',
     'recall_routed.pt': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --chunk 16 --lr 2e-3 --steps 3000 --batch-size 16 --eval-every 250 --device cuda --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on a GPU)',
     'part2_sweep.json': 'python3 scripts/part2_sweep.py data/part2_sweep.json --par 16 (chapter 13, on a GPU: 16 training runs side by side)',

@@ -150,7 +150,8 @@ class ShardedStore:
             lid = torch.where(mine, self.lid[ids], self.lid[self.gid[0]])                 # (Q, k) others: any local document
             chunks = torch.where(mine, self.local.best_chunks(qr, qpad, lid), 0)
         dist.all_reduce(chunks, group=self.group)
-        logits = self.model.read(query, self.model.query_start(0), self.fetch(ids, chunks))
+        memory = (*self.fetch(ids, chunks), scores.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score
+        logits = self.model.read(query, self.model.query_start(0), memory)
         return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
 # %% ../nbs/15_scaling.ipynb #109ec453

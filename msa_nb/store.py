@@ -170,6 +170,7 @@ class NiahConfig:
     rope_base:float=10000. # RoPE frequency base
     mlp_ratio:int=4 # MLP hidden width / d_model
     embed_std:float=0.3 # standard deviation of the initial embeddings
+    score_gain:float=10. # initial weight of the router's chunk score in the read's attention logits (learned, per head)
 
     def __post_init__(self):
         for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'd_router', 'chunk', 'top_k', 'max_query_len', 'mlp_ratio'):
@@ -197,6 +198,7 @@ class SegmentAttention(nn.Module):
             self.rq = nn.Linear(cfg.d_model, cfg.n_heads * cfg.d_router, bias=False)
             self.rk = nn.Linear(cfg.d_model, cfg.n_heads * cfg.d_router, bias=False)
             with torch.no_grad(): self.rk.weight.copy_(self.rq.weight)                    # symmetric start: equal tokens match
+            self.gain = nn.Parameter(torch.full((cfg.n_heads,), float(cfg.score_gain)))   # (H,) router score -> attention logit
 
     def qkv_heads(self, x:torch.Tensor, # (B, N, d_model) normalised input
                   start:int, # first position
@@ -213,15 +215,17 @@ class SegmentAttention(nn.Module):
                 pad:torch.Tensor, # (B, N) bool, True = padding
                 start:int=0, # first position
                 consecutive:bool=False, # rows follow each other on one position axis
-                memory:tuple|None=None): # (k, v (B | 1, H, M, Dh), valid (B | 1, M)) memory prefix; batch 1 = shared by all rows
+                memory:tuple|None=None): # (k, v (B | 1, H, M, Dh), valid (B | 1, M)[, score (B | 1, M)]) memory prefix; batch 1 = shared
         "(B, N, d_model) -> (B, N, d_model): one softmax over the memory prefix and the segment's own tokens."
         q, k, v = self.qkv_heads(x, start, consecutive)                                   # (B, H, N, Dh) each
         if memory is None:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=~pad[:, None, None, :])  # (B, H, N, Dh) fused kernel
         else:
-            mk, mv, mvalid = memory                                                       # (B|1, H, M, Dh) x 2, (B|1, M)
+            mk, mv, mvalid = memory[:3]                                                   # (B|1, H, M, Dh) x 2, (B|1, M)
             M = mk.shape[2]
-            s = torch.cat([q @ mk.to(q.dtype).transpose(-2, -1), q @ k.transpose(-2, -1)], -1) / math.sqrt(q.shape[-1])  # (B, H, N, M + N)
+            sm = q @ mk.to(q.dtype).transpose(-2, -1) / math.sqrt(q.shape[-1])            # (B, H, N, M)
+            if len(memory) > 3: sm = sm + self.gain.view(1, -1, 1, 1) * memory[3].to(sm.dtype)[:, None, None, :]  # + g_h s_chunk(j)
+            s = torch.cat([sm, q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])], -1)     # (B, H, N, M + N)
             allowed = torch.cat([mvalid.expand(len(q), -1), ~pad], 1)                     # (B, M + N)
             w = masked_softmax(s, allowed[:, None, None, :])                              # (B, H, N, M + N) one softmax
             o = w[..., :M] @ mv.to(v.dtype) + w[..., M:] @ v                              # (B, H, N, Dh)
@@ -352,10 +356,11 @@ def chunk_tokens(enc:Encoded, # (D, H, L, Dh) encoded documents
 @dataclass
 class NiahTrainConfig:
     "Settings of a `train_niah` run."
-    steps:int=1500 # optimiser steps
+    steps:int=2400 # optimiser steps
     min_docs:int=1 # smallest training pool (the first steps copy from one document)
     max_docs:int=24 # largest training pool
     n_questions:int=32 # questions per step
+    copy_steps:int=500 # first steps on pools of min_docs documents only (learn to copy before learning to choose)
     lr:float=2e-3 # peak learning rate (AdamW)
     warmup:int=30 # steps of the router warm-up (0.1 L_LM + L_aux); also the linear learning-rate warm-up
     aux_weight:float=0.1 # weight of the router loss after the warm-up
@@ -364,7 +369,7 @@ class NiahTrainConfig:
 
     def __post_init__(self):
         for f in ('steps', 'min_docs', 'max_docs', 'n_questions'): check_int(f, getattr(self, f))
-        check_int('warmup', self.warmup, 0)
+        check_int('warmup', self.warmup, 0); check_int('copy_steps', self.copy_steps, 0)
         if self.min_docs > self.max_docs: raise ValueError(f"min_docs={self.min_docs} > max_docs={self.max_docs}")
 
 def niah_step_loss(model:NiahModel, # the model (train mode)
@@ -384,7 +389,8 @@ def niah_step_loss(model:NiahModel, # the model (train mode)
     parts = [(rows, part) for rows, part in ((ctx, query[ctx]), (~ctx, query[~ctx, -qlen:])) if len(part)]  # short questions skip the PAD context
     for rows, part in parts: s[rows] = doc_scores(model, enc, part, start, chunks=True)   # (n, D, C)
     best = torch.where(pos.any(2), pos.float().argmax(2), s.detach().argmax(2))           # (Q, D) the fact chunk, else the router's best
-    memory = chunk_tokens(enc, best, model.cfg.chunk)                                     # (Q, H, D P, Dh) x 2, (Q, D P)
+    score = s.detach().gather(2, best[..., None])[..., 0].repeat_interleave(model.cfg.chunk, 1)  # (Q, D P) router score of each token's chunk
+    memory = (*chunk_tokens(enc, best, model.cfg.chunk), score)                           # (Q, H, D P, Dh) x 2, (Q, D P) x 2
     P = answer.shape[1]
     logits = torch.zeros(Q, P, model.cfg.vocab_size)                                      # (Q, places, V)
     for rows, part in parts:
@@ -408,7 +414,8 @@ def train_niah(task:NeedleTask, # the task
     hist = {k: [] for k in ('step', 'loss', 'lm', 'aux', 'acc', 'top1', 'docs', 'time')}
     t0 = time.perf_counter()
     for step in range(tc.steps):
-        hi = min(tc.max_docs, max(tc.min_docs, round(tc.max_docs * 2 * (step + 1) / tc.steps)))  # curriculum: the pool grows
+        grow = max(0, step + 1 - tc.copy_steps) / max(1, tc.steps - tc.copy_steps)          # 0 during the copy steps
+        hi = min(tc.max_docs, max(tc.min_docs, round(tc.max_docs * 2 * grow)))            # curriculum: the pool grows
         D = int(torch.randint(tc.min_docs, hi + 1, (1,), generator=g))
         hard = bool(torch.rand(1, generator=g) < step / tc.steps)                         # curriculum: easy pools first
         batch = train_batch(task, step, D, tc.n_questions, tc.seed, hard)
@@ -622,7 +629,8 @@ class MemoryStore:
            )->dict: # logits (Q, Nq, vocab), ids (Q, k), scores (Q, k)
         "Route, fetch the best chunk of each selected document from disk, and read: one softmax over their tokens and the question."
         scores, ids, chunks = self.search(query, k, chunks=True)                          # (Q, k) each
-        logits = self.model.read(query, self.query_start, self.fetch(ids, chunks))        # (Q, Nq, vocab)
+        memory = (*self.fetch(ids, chunks), scores.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score (Q, k P)
+        logits = self.model.read(query, self.query_start, memory)                         # (Q, Nq, vocab)
         return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
 # %% ../nbs/14_memory_store.ipynb #5f88a9f1
@@ -684,6 +692,7 @@ def niah_parser()->argparse.ArgumentParser:
     a('--min-docs', type=pos, default=NiahTrainConfig.min_docs, help=f'smallest training pool ({NiahTrainConfig.min_docs})')
     a('--max-docs', type=pos, default=NiahTrainConfig.max_docs, help=f'largest training pool ({NiahTrainConfig.max_docs})')
     a('--questions', type=pos, default=NiahTrainConfig.n_questions, help=f'questions per step ({NiahTrainConfig.n_questions})')
+    a('--copy-steps', type=arg_int(0), default=NiahTrainConfig.copy_steps, help=f'first steps on pools of --min-docs documents ({NiahTrainConfig.copy_steps})')
     a('--lr', type=float, default=NiahTrainConfig.lr, help=f'peak learning rate ({NiahTrainConfig.lr})')
     a('--rope', choices=('doc', 'global'), default='doc', help="document-wise or global positions (doc)")
     a('--d-model', type=pos, default=64, help='model width (64)')
@@ -704,7 +713,7 @@ def niah_main(argv:list|None=None)->int: # exit code
         task = NeedleTask()
         cfg = NiahConfig(vocab_size=task.vocab_size, d_model=args.d_model, rope=args.rope, chunk=task.chunk)
         tc = NiahTrainConfig(steps=args.steps, min_docs=args.min_docs, max_docs=args.max_docs, n_questions=args.questions,
-                             lr=args.lr, seed=args.seed, warmup=min(NiahTrainConfig.warmup, args.steps))
+                             copy_steps=args.copy_steps, lr=args.lr, seed=args.seed, warmup=min(NiahTrainConfig.warmup, args.steps))
         if args.eval_docs > task.max_docs: raise ValueError(f"--eval-docs must be <= {task.max_docs}")
     except (ValueError, TypeError) as e: p.error(str(e))
     load0 = os.getloadavg()
