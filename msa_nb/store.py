@@ -307,7 +307,7 @@ class NiahModel(nn.Module):
 
     def read(self, tokens:torch.Tensor, # (B, N) question (with context)
              start:int, # its first position
-             memory:tuple|None, # (k, v (B | 1, H, M, Dh), valid (B | 1, M)) token keys/values of the documents read
+             memory:tuple|None, # (k, v (B | 1, H, M, Dh), valid (B | 1, M)[, chunk score (B | 1, M)]) tokens read
              last:int|None=None)->torch.Tensor: # logits (B, N, vocab), or of the last `last` positions only
         "Forward pass of a question whose routing layer also attends to a memory prefix."
         x, pad = self.trunk(tokens, start)                                                # (B, N, d_model)
