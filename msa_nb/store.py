@@ -360,10 +360,10 @@ class NiahTrainConfig:
     min_docs:int=1 # smallest training pool (the first steps copy from one document)
     max_docs:int=24 # largest training pool
     n_questions:int=32 # questions per step
-    copy_steps:int=500 # first steps on pools of min_docs documents only (learn to copy before learning to choose)
+    copy_steps:int=300 # first steps on pools of min_docs documents only (learn to copy before learning to choose)
     lr:float=2e-3 # peak learning rate (AdamW)
     warmup:int=30 # steps of the router warm-up (0.1 L_LM + L_aux); also the linear learning-rate warm-up
-    aux_weight:float=0.1 # weight of the router loss after the warm-up
+    aux_weight:float=1.0 # weight of the router loss after the warm-up
     temperature:float=0.1 # InfoNCE temperature
     seed:int=0 # model init and data
 
