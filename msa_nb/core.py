@@ -33,7 +33,7 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'niah_scaling.json': 'python -m msa_nb.niah --tokens 4096,16384,65536,131072,524288,1048576 --seed 0 --threads 1 --out data/niah_scaling.json (chapter 15)',
     'niah_rope_global.json': 'python -m msa_nb.niah --tokens 4096,16384,65536,131072,524288,1048576 --seed 0 --threads 1 --model data/niah_model_global.pt --out data/niah_rope_global.json (chapter 15)',
     'niah_parallel.json': 'torchrun --nproc-per-node 2 -m msa_nb.niah --tokens 131072 --seed 0 --threads 1 --out data/niah_parallel.json (chapter 15)',
-    'niah_interleave.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --interleave --out data/niah_interleave.json (chapter 15)',
+    'niah_interleave.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --threads 1 --interleave --out data/niah_interleave.json (chapter 15)',
     'recall_headline.json': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on an idle 2-core machine)',
     'recall_routed.pt': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on an idle 2-core machine)',
     'selective_copy_routed.json': 'python -m msa_nb.train selective-copy --memory routed --min-gap 200 --max-gap 400 --seq-len 2048 --seed 0 --json data/selective_copy_routed.json (chapter 13, on an idle 2-core machine)',

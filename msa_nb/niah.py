@@ -96,8 +96,8 @@ class ShardedStore:
             batch_size:int=256):
         "Assign documents to ranks and encode this rank's share."
         P = self.model.cfg.chunk
-        self.n_chunks = -(-(docs != PAD).sum(1) // P)                                     # (D,) chunks per document
-        self.owner = assign_shards(self.n_chunks, self.world)                             # (D,)
+        self.n_tok = (docs != PAD).sum(1)                                                 # (D,) tokens per document
+        self.owner = assign_shards(-(-self.n_tok // P), self.world)                       # (D,) balanced by chunks
         self.gid = (self.owner == self.rank).nonzero().flatten()                          # (D_r,) my documents, global ids
         self.lid = torch.full((len(docs),), -1, dtype=torch.int64); self.lid[self.gid] = torch.arange(len(self.gid))
         if len(self.gid): self.local.add(docs[self.gid], batch_size)
@@ -120,17 +120,17 @@ class ShardedStore:
         dist.all_gather(S, s, group=self.group); dist.all_gather(G, g, group=self.group)
         return merge_topk(torch.cat(S, 1), torch.cat(G, 1), k)                            # (Q, k) each
 
-    def fetch(self, ids:torch.Tensor)->tuple: # k, v (Q, H, M, Dh), valid (Q, M)
-        "Every rank contributes the rows of the selected documents it owns; an all_reduce sums them."
+    def fetch(self, ids:torch.Tensor, # (Q, k) global ids of the selected documents
+              chunks:torch.Tensor)->tuple: # (Q, k) chunk to read in each -> k, v (Q, H, k P, Dh), valid (Q, k P)
+        "Every rank contributes the token rows of the selected chunks it owns; an all_reduce sums them."
         Q, k = ids.shape
-        n = self.n_chunks[ids]                                                            # (Q, k)
-        m = int(n.max())
+        m = self.model.cfg.chunk
+        n = (self.n_tok[ids] - chunks * m).clamp(max=m)                                   # (Q, k) tokens of each chunk
         kv = torch.zeros(Q, k, m, 2, self.local.H, self.local.Dh)                         # (Q, k, m, 2, H, Dh)
         mine = self.owner[ids] == self.rank                                               # (Q, k)
         if mine.any():
-            lid = self.lid[ids[mine]]                                                     # (n_mine,)
-            first = self.local.doc_chunk0[lid]; cnt = self.local.doc_chunk0[lid + 1] - first
-            rows = first[:, None] + torch.arange(m); ok = torch.arange(m) < cnt[:, None] # (n_mine, m)
+            first = self.local.doc_tok0[self.lid[ids[mine]]] + chunks[mine] * m           # (n_mine,) first row of each chunk
+            rows = first[:, None] + torch.arange(m); ok = torch.arange(m) < n[mine][:, None]  # (n_mine, m)
             got = torch.from_numpy(np.asarray(self.local._kv()[torch.where(ok, rows, first[:, None]).reshape(-1).numpy()], dtype=np.float32))
             kv[mine] = got.view(-1, m, 2, self.local.H, self.local.Dh) * ok[..., None, None, None]
         dist.all_reduce(kv, group=self.group)
@@ -139,12 +139,20 @@ class ShardedStore:
         return kv[0], kv[1], valid
 
     @torch.inference_mode()
-    def ask(self, query:torch.Tensor, k:int)->dict: # logits (Q, Nq, vocab), ids, scores
-        "Global route, fetch and read; identical on every rank."
+    def ask(self, query:torch.Tensor, k:int)->dict: # logits (Q, Nq, vocab), ids, scores, chunks
+        "Global route; the owners pick the best chunk of their selected documents; fetch and read; identical on every rank."
         self.local.check_query(query, min(k, max(1, self.local.n_docs))) if self.local.n_docs else None
-        scores, ids = self.search(query, k)
-        logits = self.model.read(query, self.model.query_start(0), self.fetch(ids))
-        return {'logits': logits, 'ids': ids, 'scores': scores}
+        scores, ids = self.search(query, k)                                               # (Q, k) global
+        chunks = torch.zeros_like(ids)                                                    # (Q, k) filled in by the owners
+        mine = self.owner[ids] == self.rank
+        if mine.any():
+            qr, qpad = self.model.router_queries(query, self.model.query_start(0))       # (Q, H, Nq, d_r)
+            lid = torch.where(mine, self.lid[ids], self.lid[self.gid[0]])                 # (Q, k) others: any local document
+            chunks = torch.where(mine, self.local.best_chunks(qr, qpad, lid), 0)
+        dist.all_reduce(chunks, group=self.group)
+        memory = (*self.fetch(ids, chunks), scores.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score
+        logits = self.model.read(query, self.model.query_start(0), memory)
+        return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
 # %% ../nbs/15_scaling.ipynb #109ec453
 def interleave_eval(model:NiahModel, # trained model
