@@ -91,6 +91,10 @@ class SelectiveCopy:
         return selective_copy_batch(batch_size, self.seq_len, self.n_marks, self.n_values, self.min_gap, self.max_gap,
                                     self.guard, self._gen(index, 1))
 
+    def evidence(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor: # (B, N) answer positions, -1 where nothing is asked
+        "Where each answer sits (`selective_copy_evidence`, below): what a trainer's router loss needs (chapter 13)."
+        return selective_copy_evidence(x, y)
+
 def _check_logits(logits, y):
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim != 3:
         raise ValueError(f"logits must be a floating (B, N, V) tensor, got {tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
@@ -177,6 +181,10 @@ class MQAR:
         "Held-out batch from a separate stream that training never sees."
         return mqar_batch(batch_size, self.seq_len, self.n_pairs, self.n_keys, self.n_values, self.min_gap, self._gen(index, 1))
 
+    def evidence(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor: # (B, N) answer positions, -1 where nothing is asked
+        "Where each answer sits (`evidence_positions`): what a trainer's router loss needs (chapter 13)."
+        return evidence_positions(x, y)
+
 def evidence_positions(x:torch.Tensor, # (B, N) MQAR tokens
                        y:torch.Tensor, # (B, N) MQAR targets
                       )->torch.Tensor: # (B, N) int64: position of the answer's value for each query, -1 elsewhere
@@ -194,6 +202,3 @@ def selective_copy_evidence(x:torch.Tensor, # (B, N) selective-copy tokens
     pos = torch.arange(x.shape[1], device=x.device)                                           # (N,)
     last = torch.where(x == MARK, pos, -1).cummax(1).values                                   # (B, N) last mark at or before t
     return torch.where(y != BLANK, last + 1, -1)                                              # (B, N)
-
-MQAR.evidence = staticmethod(evidence_positions)          # every task tells a trainer where its answers sit (chapter 13's router loss)
-SelectiveCopy.evidence = staticmethod(selective_copy_evidence)

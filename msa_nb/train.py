@@ -407,17 +407,17 @@ def _nonneg_int(s:str)->int:
     if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
     return v
 
-def _nonneg_float(s:str)->float:
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
-    if not (math.isfinite(v) and v >= 0): raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
-    return v
+def _finite(positive:bool): # True: > 0, False: >= 0
+    "argparse type: a finite number > 0 (or >= 0)."
+    what = f"a finite number {'>' if positive else '>='} 0"
+    def f(s:str)->float:
+        try: v = float(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if not (math.isfinite(v) and (v > 0 if positive else v >= 0)): raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
+        return v
+    return f
 
-def _pos_float(s:str)->float:
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
-    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
-    return v
+_pos_float, _nonneg_float = _finite(True), _finite(False)
 
 def _device(s:str)->torch.device:
     "argparse type: a device this torch can use (cpu, cuda, cuda:N, mps)."
@@ -538,10 +538,10 @@ def _configs(args, p)->tuple: # task, model config, train config
         mcfg = MSAConfig(vocab_size=task.vocab_size, d_model=args.d_model, n_heads=args.heads, n_layers=L, window=W,
                          n_slots=args.slots, attention=getattr(args, 'attention', 'msa'), gate_mode=getattr(args, 'gate', 'learned'),
                          memory=args.memory, chunk=args.chunk, top_k=args.top_k,
-                         shift=(args.memory != 'bank') if args.shift is None else args.shift == 'on',
+                         shift=part2 if args.shift is None else args.shift == 'on',
                          rope_selected=(args.task != 'recall') if args.rope_selected is None else args.rope_selected == 'on')
-        rl = (0. if args.memory == 'bank' else 1.) if args.router_loss is None else args.router_loss
-        if rl and args.memory == 'bank': raise ValueError(f"--router-loss {rl} needs --memory chunks or routed (the bank has no router)")
+        rl = float(part2) if args.router_loss is None else args.router_loss
+        if rl and not part2: raise ValueError(f"--router-loss {rl} needs --memory chunks or routed (the bank has no router)")
         if mcfg.gate_mode == 'local' or getattr(args, 'attention', 'msa') == 'dense': rl = 0.   # no memory is read: nothing to route
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, clip=args.clip, warmup=min(args.warmup, args.steps),
                          seed=args.seed, eval_every=args.eval_every, eval_size=args.eval_size, router_loss=rl)
