@@ -44,6 +44,15 @@ def _get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r: return json.loads(r.read() or b'null')
 
 
+def _kernels(base):
+    """The server's kernel list, or None while it answers 5xx: jupyter_server's GET /api/kernels can fail with a 500 while
+    a kernel is still starting (the kernel is listed before its `last_activity` is set), so pollers retry."""
+    try: return _get(f'{base}api/kernels')
+    except urllib.error.HTTPError as e:
+        if e.code >= 500: return None
+        raise
+
+
 def _descendants(pid):
     "pids of all processes below `pid` (from /proc), e.g. kernels that jupyter_client put in sessions of their own."
     kids = {}
@@ -123,7 +132,7 @@ def _wait_idle(base, timeout):
     "Wait until the one running kernel reports idle twice in a row."
     deadline, seen = time.time() + timeout, 0
     while time.time() < deadline:
-        ks = _get(f'{base}api/kernels')
+        ks = _kernels(base)
         seen = seen + 1 if ks and all(k['execution_state'] == 'idle' for k in ks) else 0
         if seen >= 2: return
         time.sleep(0.5)
@@ -151,7 +160,7 @@ def test_explorer_in_a_real_browser(playwright_api, lab):
             page.goto(f'{lab}lab/tree/{NOTEBOOK}')
             page.locator('.jp-Notebook .jp-Cell').first.wait_for()
             deadline = time.time() + 60                                     # the kernel starts by itself
-            while not _get(f'{lab}api/kernels'):
+            while not _kernels(lab):
                 assert time.time() < deadline, 'no kernel was started (autoStartDefaultKernel)'
                 time.sleep(0.3)
             _wait_idle(lab, 60)
