@@ -1,7 +1,10 @@
-"""Chapter 13b on the GPU, in one run: the fused selected branch, the block-score kernel and the fused routed layer against
-chapter 13 (float64 and the layer itself, values and gradients), then the routed layer against a dense SDPA layer, bf16, 8K-1M tokens.
+"""Chapter 13b on the GPU, in one run: the two selected branches (FlexAttention block mask, gather + SDPA), the block-score
+kernel and the fused routed layer against chapter 13 (float64 and the layer itself, values and gradients), then the routed
+layer (both selected branches) against the dense layer, bf16, 8K-1M tokens, forward and forward + backward, in two configs
+side by side: chapter 10's (`msa_nb.bench.GPU_CONFIG`: B 2, non-causal, no rotary positions, `SDPALayer` against
+`make_layer('msa_routed')`) and a causal language-model layer (B 1, rotary positions, causal SDPA on cuDNN or flash).
 
-PYTHONUNBUFFERED=1 python3 scripts/gpu_routed.py   -> $OUT/routed_gpu.json (copied to data/ afterwards)
+BUDGET_S=210 PYTHONUNBUFFERED=1 python3 scripts/gpu_routed.py   -> $OUT/routed_gpu.json (copied to data/ afterwards)
 Imports only torch, einops and msa_nb (fastcore for msa_nb's docments; no nbdev needed on the device).
 """
 import datetime, json, os, sys, time
@@ -9,23 +12,33 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from msa_nb.bench import time_fn, _device_name
+from msa_nb.bench import time_fn, _device_name, make_layer, GPU_CONFIG
 from msa_nb.layer import MSAttention, apply_rope
 from msa_nb.chunk_memory import n_chunks
 from msa_nb.routing import select_chunks, selected_attention
-from msa_nb.flex_routed import flex_selected_attention, fused_routed_forward
+from msa_nb.flex_routed import flex_selected_attention, gather_selected_attention, fused_routed_forward, SELECTED
 from msa_nb.flex import flex_graph_count
 
-OUT = os.environ.get('OUT', '/tmp'); dev = torch.device('cuda'); T0 = time.time()
+OUT = os.environ.get('OUT', '/tmp'); dev = torch.device('cuda'); T0 = time.time(); BUDGET = float(os.environ.get('BUDGET_S', 420))
 res = dict(device=_device_name(dev), torch=torch.__version__, date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-           command='python3 scripts/gpu_routed.py')
+           command=f'BUDGET_S={BUDGET:g} python3 scripts/gpu_routed.py')
 def dump(): json.dump(res, open(os.path.join(OUT, 'routed_gpu.json'), 'w'), indent=1)
 def rel(a, b): return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-300)).item()
 
-# 1. correctness: the fused selected branch (float32, bfloat16) vs chapter 13's selected_attention in float64; the fused layer vs the layer
+# 0. the compiled elementwise glue must build here; if it cannot, say so and time the eager glue instead
+import msa_nb.flex_routed as fr
+try:
+    _l = MSAttention(64, 2, 16, 8, causal=True, rope=True, memory='routed', chunk=16, top_k=2).to(dev)
+    _x = torch.randn(1, 100, 64, device=dev, requires_grad=True)
+    torch.autograd.grad(fused_routed_forward(_l, _x).sum(), _x); res['glue_compiled'] = fr.GLUE_COMPILE
+except Exception as ex:
+    res['glue_compile_error'] = repr(ex)[:500]; fr.GLUE_COMPILE = False; res['glue_compiled'] = False; print('glue compile failed:', ex, flush=True)
+
+# 1. correctness: both selected branches (float32, bfloat16) vs chapter 13's selected_attention in float64; the fused layer vs the layer
 g = torch.Generator(device=dev).manual_seed(0); checks = []
+SEL = dict(flex=flex_selected_attention, gather=gather_selected_attention)
 for dtype in (torch.float32, torch.bfloat16):
-    for N, P, causal, pad in ((5000, 64, True, None), (3001, 32, False, 'middle'), (4099, 64, True, 'random'), (777, 16, True, 'middle')):
+    for N, P, causal, pad in ((5000, 64, True, None), (3001, 32, False, 'middle'), (4099, 64, True, 'random'), (777, 16, True, 'middle'), (8192, 64, False, None)):
         B, H, D = 2, 4, 64
         q, k, v, go = (torch.randn(B, H, N, D, device=dev, dtype=torch.float64, generator=g) for _ in range(4))
         kpm = None
@@ -35,32 +48,38 @@ for dtype in (torch.float32, torch.bfloat16):
         idx = select_chunks(torch.randn(B, NB, NB, device=dev, generator=g), 4, causal)
         r64 = [t.clone().requires_grad_(True) for t in (q, k, v)]
         ref = selected_attention(*r64, idx, P, kpm); gr = torch.autograd.grad(ref, r64, go)
-        lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
-        o = flex_selected_attention(*lo, idx, P, kpm); gf = torch.autograd.grad(o, lo, go.to(dtype))
-        e = dict(what='selected', dtype=str(dtype)[6:], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref), dq=rel(gf[0], gr[0]),
-                 dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]), finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
-        checks.append(e); print(e, flush=True)
-for N, pad in ((5000, False), (4097, True)):
+        for name, fn in SEL.items():
+            e = dict(what=f'selected_{name}', dtype=str(dtype)[6:], N=N, P=P, causal=causal, pad=pad)
+            try:
+                lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
+                o = fn(*lo, idx, P, kpm, **({'full': not causal} if name == 'gather' else {})); gf = torch.autograd.grad(o, lo, go.to(dtype))
+                e.update(out=rel(o, ref), dq=rel(gf[0], gr[0]), dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]),
+                         finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
+            except Exception as ex: e.update(out=1., dq=1., dk=1., dv=1., finite=False, error=repr(ex)[:300])
+            checks.append(e); print(e, flush=True)
+for N, pad, causal in ((5000, False, True), (4097, True, True), (8192, False, False)):
     torch.manual_seed(N)
-    lay = MSAttention(256, 4, 64, 8, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to(dev)
+    lay = MSAttention(256, 4, 64, 8, causal=causal, rope=causal, memory='routed', chunk=64, top_k=4).to(dev)
     x = torch.randn(2, N, 256, device=dev, requires_grad=True)
     kpm = None
     if pad: kpm = torch.zeros(2, N, dtype=torch.bool, device=dev); kpm[1, N // 3: N // 3 + 200] = True
-    y0 = lay(x, kpm); y1 = fused_routed_forward(lay, x, kpm)
-    g0 = torch.autograd.grad(y0.square().sum(), x)[0]; g1 = torch.autograd.grad(y1.square().sum(), x)[0]
-    e = dict(what='layer', dtype='float32', N=N, P=64, causal=True, pad=pad, out=rel(y1, y0), dq=rel(g1, g0), dk=0., dv=0.,
-             finite=bool(torch.isfinite(y1).all() and torch.isfinite(g1).all()))
-    checks.append(e); print(e, flush=True)
+    y0 = lay(x, kpm); g0 = torch.autograd.grad(y0.square().sum(), x)[0]
+    for sel in SELECTED:
+        e = dict(what=f'layer_{sel}', dtype='float32', N=N, P=64, causal=causal, pad=pad, dk=0., dv=0.)
+        try:
+            y1 = fused_routed_forward(lay, x, kpm, selected=sel); g1 = torch.autograd.grad(y1.square().sum(), x)[0]
+            e.update(out=rel(y1, y0), dq=rel(g1, g0), finite=bool(torch.isfinite(y1).all() and torch.isfinite(g1).all()))
+        except Exception as ex: e.update(out=1., dq=1., finite=False, error=repr(ex)[:300])
+        checks.append(e); print(e, flush=True)
 # the block scores: Triton kernel (float32, bfloat16, lse from the fused compressed branch) vs the slab reference in float64
 from msa_nb.chunk_memory import pool_chunks
 from msa_nb.flex_compressed import flex_compressed_attention
 from msa_nb.flex_routed import routed_block_scores, kernel_block_scores
-for N, P, causal, pad in ((5000, 64, True, None), (4097, 32, False, 'middle'), (3001, 16, True, 'random'), (8192, 64, False, None)):
+for N, P, causal, pad in ((5000, 64, True, None), (4097, 32, False, 'middle'), (8192, 64, False, None)):
     B, H, D = 2, 4, 64
     q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.float64, generator=g) for _ in range(3))
     kpm = None
     if pad == 'middle': kpm = torch.zeros(B, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
-    elif pad == 'random': kpm = torch.rand(B, N, device=dev, generator=g) < 0.3
     for dtype in (torch.float32, torch.bfloat16):
         ql, kl, vl = (t.to(dtype) for t in (q, k, v))
         pl = pool_chunks(kl, vl, P, kpm)
@@ -69,10 +88,8 @@ for N, P, causal, pad in ((5000, 64, True, None), (4097, 32, False, 'middle'), (
         got = kernel_block_scores(ql, pl.k, pl.valid, P, causal, lse)
         fin = torch.isfinite(ref)
         same_inf = bool((torch.isinf(got) == torch.isinf(ref)).all())
-        err = rel(got[fin], ref[fin])
-        kk = 4; sel_ref = select_chunks(ref.float(), kk, causal); sel_got = select_chunks(got, kk, causal)
-        agree = (sel_ref == sel_got).float().mean().item()
-        e = dict(what='block_scores', dtype=str(dtype)[6:], N=N, P=P, causal=causal, pad=pad, out=err, dq=0., dk=0., dv=0.,
+        agree = (select_chunks(ref.float(), 4, causal) == select_chunks(got, 4, causal)).float().mean().item()
+        e = dict(what='block_scores', dtype=str(dtype)[6:], N=N, P=P, causal=causal, pad=pad, out=rel(got[fin], ref[fin]), dq=0., dk=0., dv=0.,
                  topk_agree=agree, finite=bool(same_inf and not torch.isnan(got).any()))
         checks.append(e); print(e, flush=True)
 res['checks'] = checks
@@ -80,39 +97,62 @@ res['correct'] = all(c['finite'] and max(c['out'], c['dq'], c['dk'], c['dv']) < 
 res['correct'] = res['correct'] and all(c['topk_agree'] > 0.99 for c in checks if c['what'] == 'block_scores' and c['dtype'] == 'float32')
 dump(); print('checks', f'{time.time() - T0:.0f} s', res['correct'], flush=True)
 
-# 2. timing: one causal layer, d_model 512, 8 heads of 64, W 256, P 64, k 4, bf16, B 1; dense = same projections around SDPA
+# 2. timing, two configs side by side: d_model 512, 8 heads of 64, W 256, P 64, k 4, bf16; dense = same width around SDPA
 from torch.nn.attention import sdpa_kernel, SDPBackend
 torch.manual_seed(0)
+ch10_dense = make_layer('sdpa', GPU_CONFIG, dev)                          # chapter 10's SDPALayer: non-causal, no rotary positions
+ch10_routed = make_layer('msa_routed', GPU_CONFIG, dev).layer             # chapter 10's RoutedLayer's MSAttention(memory='routed')
 lay = MSAttention(512, 8, 256, 8, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to(dev, torch.bfloat16)
-def dense(x):
+def causal_dense(x):
     q, k, v = rearrange(lay.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=8)
     q, k = apply_rope(q, lay.rope_base), apply_rope(k, lay.rope_base)
     with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]): o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     return lay.out(rearrange(o, 'b h n d -> b n (h d)'))
-impls = dict(sdpa=dense, routed=lambda x: fused_routed_forward(lay, x))
-rows = []; res['cfg'] = dict(B=1, d_model=512, heads=8, D=64, window=256, P=64, top_k=4, causal=True, dtype='bfloat16'); dump()
-for N in (8192, 32768, 65536, 262144, 1048576):
-    for name, fn in impls.items():
-        for bw in (False, True):
-            mode = 'fwd+bwd' if bw else 'fwd'
-            if name == 'sdpa' and N > 262144 and bw: rows.append(dict(N=N, impl=name, mode=mode, median_ms=None, note='skipped: seconds per call')); continue
-            if time.time() - T0 > float(os.environ.get('BUDGET_S', 420)): rows.append(dict(N=N, impl=name, mode=mode, median_ms=None, note='skipped: run budget')); continue
-            x = torch.randn(1, N, 512, device=dev, dtype=torch.bfloat16, requires_grad=bw)
-            gy = torch.randn(1, N, 512, device=dev, dtype=torch.bfloat16)
-            if bw: f = lambda: torch.autograd.grad(fn(x), [x, *lay.parameters()], gy, allow_unused=True)
-            else:
-                def f():
-                    with torch.no_grad(): return fn(x)
-            reps, warm = (3, 1) if N >= 262144 else (7, 2)
-            try:
-                t = time_fn(f, warmup=warm, reps=reps, device=dev)
-                torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
-                f(); torch.cuda.synchronize(); peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-                r = dict(N=N, impl=name, mode=mode, median_ms=t.median_ms, q1_ms=t.q1_ms, q3_ms=t.q3_ms, reps=reps, peak_mib=peak)
-            except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache(); r = dict(N=N, impl=name, mode=mode, median_ms=None, peak_mib=None, note='out of memory')
-            rows.append(r); print(r, f'{time.time() - T0:.0f} s', flush=True)
-            res['rows'] = rows; res['flex_graphs'] = flex_graph_count(); dump()
-            del x, gy
-res['wall_s'] = round(time.time() - T0, 1); dump()
+CFGS = dict(
+    ch10=dict(B=2, causal=False, rope=False, impls=dict(sdpa=ch10_dense, routed_flex=lambda x: fused_routed_forward(ch10_routed, x, selected='flex'),
+                                                         routed_gather=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'))),
+    causal=dict(B=1, causal=True, rope=True, impls=dict(sdpa=causal_dense, routed_flex=lambda x: fused_routed_forward(lay, x, selected='flex'),
+                                                         routed_gather=lambda x: fused_routed_forward(lay, x, selected='gather'))))
+res['cfg'] = dict(d_model=512, heads=8, D=64, window=256, P=64, top_k=4, dtype='bfloat16',
+                  configs={n: {k: v for k, v in c.items() if k != 'impls'} for n, c in CFGS.items()},
+                  dense=dict(ch10="msa_nb.bench.SDPALayer (F.scaled_dot_product_attention, default backend)",
+                             causal="same qkv/out and rotary positions around F.scaled_dot_product_attention(is_causal=True) on cuDNN or flash"))
+rows = []; dump()
+for N in (65536, 8192, 32768, 262144, 1048576):                          # the goal's length first, the long ones last
+    for cname, c in CFGS.items():
+        for name, fn in c['impls'].items():
+            for bw in (False, True):
+                mode = 'fwd+bwd' if bw else 'fwd'
+                base = dict(cfg=cname, N=N, impl=name, mode=mode)
+                if name == 'sdpa' and N > 262144 and bw: rows.append(dict(base, median_ms=None, note='skipped: seconds per call')); continue
+                if time.time() - T0 > BUDGET: rows.append(dict(base, median_ms=None, note='skipped: run budget')); continue
+                x = torch.randn(c['B'], N, 512, device=dev, dtype=torch.bfloat16, requires_grad=bw)
+                gy = torch.randn(c['B'], N, 512, device=dev, dtype=torch.bfloat16)
+                params = list(ch10_dense.parameters() if fn is ch10_dense else ch10_routed.parameters() if cname == 'ch10' else lay.parameters())
+                if bw: f = lambda: torch.autograd.grad(fn(x), [x, *params], gy, allow_unused=True)
+                else:
+                    def f():
+                        with torch.no_grad(): return fn(x)
+                reps, warm = (3, 1) if N >= 262144 else (7, 2)
+                if name == 'sdpa' and N > 262144: reps, warm = 1, 0            # seconds per call: one timed call (kernels chosen at 262K)
+                try:
+                    t = time_fn(f, warmup=warm, reps=reps, device=dev)
+                    peak = None
+                    if not (name == 'sdpa' and N >= 262144):                 # the dense layer's memory is O(N) (flash/cuDNN): not re-run at seconds per call
+                        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); m0 = torch.cuda.memory_allocated()
+                        f(); torch.cuda.synchronize(); peak = (torch.cuda.max_memory_allocated() - m0) / 2**20
+                    r = dict(base, median_ms=t.median_ms, q1_ms=t.q1_ms, q3_ms=t.q3_ms, reps=reps, peak_mib=peak)
+                except torch.cuda.OutOfMemoryError:
+                    torch.cuda.empty_cache(); r = dict(base, median_ms=None, peak_mib=None, note='out of memory')
+                except Exception as ex: r = dict(base, median_ms=None, peak_mib=None, note=f'error: {ex!r}'[:300])
+                rows.append(r); print(r, f'{time.time() - T0:.0f} s', flush=True)
+                res['rows'] = rows; res['flex_graphs'] = flex_graph_count(); dump()
+                del x, gy
+res['rows'] = rows; res['wall_s'] = round(time.time() - T0, 1); dump()
 print('correct:', res['correct'], 'graphs:', flex_graph_count(), 'wall', res['wall_s'])
+for cname in CFGS:
+    for mode in ('fwd', 'fwd+bwd'):
+        for N in (8192, 32768, 65536, 262144, 1048576):
+            t = {r['impl']: r.get('median_ms') for r in rows if r['cfg'] == cname and r['N'] == N and r['mode'] == mode}
+            d = t.get('sdpa')
+            print(cname, mode, N, ' '.join(f"{k} {v:.2f}" + (f" ({d / v:.1f}x)" if d and v and k != 'sdpa' else '') for k, v in t.items() if v))

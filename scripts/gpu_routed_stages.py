@@ -1,8 +1,8 @@
 """Where the fused routed layer spends its time on the GPU: each stage of `fused_routed_forward` timed on its own (forward,
-bf16, one causal layer d 512, 8 heads of 64, W 256, P 64, k 4), the host time of a whole call, and the CUDA kernels of a
-forward + backward by device time (torch.profiler).
+bf16, d 512, 8 heads of 64, W 256, P 64, k 4) in chapter 10's config (B 2, non-causal, no rotary positions) and the causal
+one (B 1, rotary positions), the host time of a whole call, and the CUDA kernels of a forward + backward by device time.
 
-PYTHONUNBUFFERED=1 python3 scripts/gpu_routed_stages.py [N ...]  -> $OUT/routed_stages.json (copied to data/ afterwards)
+BUDGET_S=40 PYTHONUNBUFFERED=1 python3 scripts/gpu_routed_stages.py [N ...]  -> $OUT/routed_stages.json (copied to data/ afterwards)
 """
 import datetime, json, os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -11,75 +11,22 @@ import torch.nn.functional as F
 from einops import rearrange
 from msa_nb.bench import time_fn, _device_name
 from msa_nb.layer import MSAttention, apply_rope
-from msa_nb.flex import flex_local_attention, BlockMask, fused_flex, pad_to, divisible
-from msa_nb.chunk_memory import pool_chunks
+from msa_nb.flex import flex_local_attention, fused_flex, pad_to, divisible
 from msa_nb.flex_compressed import flex_compressed_attention
-from msa_nb.flex_routed import (routed_block_scores, kernel_block_scores, selected_tiles, _selected_block_mask, _flex_selected,
-                                _top_chunks, selected_mask_mod, fused_routed_forward, _pool)
+from msa_nb.flex_routed import (kernel_block_scores, _selected_block_mask, _flex_selected, _gather_selected, _top_chunks,
+                                fused_routed_forward, _pool, _glue, _rope_qk, _mix_heads)
 
-OUT = os.environ.get('OUT', '/tmp'); dev = torch.device('cuda')
-NS = [int(a) for a in sys.argv[1:]] or [8192, 65536]
+OUT = os.environ.get('OUT', '/tmp'); dev = torch.device('cuda'); T0 = time.time(); BUDGET = float(os.environ.get('BUDGET_S', 120))
+NS = [int(a) for a in sys.argv[1:]] or [65536]
+CFGS = dict(ch10=dict(B=2, causal=False, rope=False), causal=dict(B=1, causal=True, rope=True))
 res = dict(device=_device_name(dev), torch=torch.__version__, date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-           command='python3 scripts/gpu_routed_stages.py ' + ' '.join(map(str, NS)),
-           cfg=dict(B=1, d_model=512, heads=8, D=64, window=256, P=64, top_k=4, causal=True, dtype='bfloat16'), stages={}, host={}, kernels={})
+           command=f'BUDGET_S={BUDGET:g} python3 scripts/gpu_routed_stages.py ' + ' '.join(map(str, NS)),
+           cfg=dict(d_model=512, heads=8, D=64, window=256, P=64, top_k=4, dtype='bfloat16', configs=CFGS), stages={}, host={}, kernels={})
 def dump(): json.dump(res, open(os.path.join(OUT, 'routed_stages.json'), 'w'), indent=1)
-torch.manual_seed(0)
-lay = MSAttention(512, 8, 256, 8, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to(dev, torch.bfloat16)
-mem, P = lay.memory, 64
-
-def old_mask(idx, n):
-    "The previous construction: a dense (B, NT, NT) tile picture, an argsort, and BlockMask.from_kv_blocks."
-    sel = selected_tiles(idx, P, 128); NT = sel.shape[1]
-    num = sel.sum(-1).to(torch.int32)[:, None]
-    ind = torch.argsort((~sel).to(torch.int8), dim=-1, stable=True).to(torch.int32)[:, None]
-    return BlockMask.from_kv_blocks(num, ind, BLOCK_SIZE=128, mask_mod=selected_mask_mod(idx, P, n), seq_lengths=(NT * 128, NT * 128))
-
-for N in NS:
-    with torch.no_grad():
-        x = torch.randn(1, N, 512, device=dev, dtype=torch.bfloat16)
-        q, k, v = (t.contiguous() for t in rearrange(lay.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=8))
-        ql, kl = apply_rope(q, lay.rope_base), apply_rope(k, lay.rope_base)
-        pooled = _pool(k, v, P)
-        cmp, lse = flex_compressed_attention(q, k, v, P, True, pooled=pooled, return_lse=True)
-        s = kernel_block_scores(q, pooled.k, pooled.valid, P, True, lse)
-        idx = _top_chunks(s, 4, True)
-        loc = flex_local_attention(ql, kl, v, 256, True)
-        sel = _flex_selected(ql, kl, v, idx, P)
-        bm = _selected_block_mask(idx, P, N, None, 128)
-        L = bm.seq_lengths[0]
-        qp, kp, vp = (pad_to(t, L) for t in (ql, kl, v))
-        stages = dict(
-            projection=lambda: [t.contiguous() for t in rearrange(lay.qkv(x), 'b n (three h d) -> three b h n d', three=3, h=8)],
-            rope=lambda: (apply_rope(q, lay.rope_base), apply_rope(k, lay.rope_base)),
-            local=lambda: flex_local_attention(ql, kl, v, 256, True),
-            pool=lambda: _pool(k, v, P),
-            compressed_lse=lambda: flex_compressed_attention(q, k, v, P, True, pooled=pooled, return_lse=True),
-            compressed=lambda: flex_compressed_attention(q, k, v, P, True, pooled=pooled),
-            scores_slab_softmax=lambda: routed_block_scores(q, pooled.k, pooled.valid, P, True),
-            scores_kernel=lambda: kernel_block_scores(q, pooled.k, pooled.valid, P, True, lse),
-            topk=lambda: _top_chunks(s, 4, True),
-            mask_lists=lambda: _selected_block_mask(idx, P, N, None, 128),
-            mask_dense_old=lambda: old_mask(idx, N),
-            selected_kernel=lambda: fused_flex(qp, kp, vp, bm, divisible(None, 128)),
-            selected_branch=lambda: _flex_selected(ql, kl, v, idx, P),
-            gate_mix_out=lambda: lay.out(rearrange(mem.mix([loc, cmp, sel], lay.gate(x)), 'b h n d -> b n (h d)')),
-            fused_layer=lambda: fused_routed_forward(lay, x),
-            sdpa_core=lambda: F.scaled_dot_product_attention(ql, kl, v, is_causal=True),
-        )
-        row = {}
-        for name, f in stages.items():
-            if name == 'scores_slab_softmax' and N > 65536: continue
-            t = time_fn(f, warmup=2, reps=7, device=dev); row[name] = t.median_ms
-            print(f'N={N} {name:22s} {t.median_ms:9.3f} ms', flush=True)
-        res['stages'][str(N)] = row; dump()
-        # host time: how long Python takes to enqueue one forward (the GPU idle before it)
-        hs = []
-        for _ in range(7):
-            torch.cuda.synchronize(); t0 = time.perf_counter(); fused_routed_forward(lay, x); hs.append((time.perf_counter() - t0) * 1e3)
-        torch.cuda.synchronize(); res['host'][str(N)] = sorted(hs)[3]; print(f'N={N} host ms per forward {sorted(hs)[3]:.3f}', flush=True)
-    # kernels of a forward + backward, by device time
-    xg = torch.randn(1, N, 512, device=dev, dtype=torch.bfloat16, requires_grad=True); gy = torch.randn_like(xg)
-    params = [p for p in lay.parameters()]
+def profile_step(lay, B, N, key):
+    "The CUDA kernels of a forward + backward by device time (torch.profiler), top 20."
+    xg = torch.randn(B, N, 512, device=dev, dtype=torch.bfloat16, requires_grad=True); gy = torch.randn_like(xg)
+    params = list(lay.parameters())
     step = lambda: torch.autograd.grad(fused_routed_forward(lay, xg), [xg] + params, gy, allow_unused=True)
     for _ in range(2): step()
     torch.cuda.synchronize()
@@ -92,7 +39,64 @@ for N in NS:
     ker = sorted(((e.key, dt(e) / 3e3, e.count // 3) for e in ev if dt(e) > 0 and getattr(e, 'device_type', None) is not None and 'CUDA' in str(e.device_type)),
                  key=lambda r: -r[1])
     if not ker: ker = sorted(((e.key, dt(e) / 3e3, e.count // 3) for e in ev if dt(e) > 0), key=lambda r: -r[1])
-    res['kernels'][str(N)] = [dict(name=n[:120], ms_per_step=m, calls_per_step=c) for n, m, c in ker[:30]]
-    print(f'N={N} fwd+bwd kernels (ms per step):'); [print(f'  {m:8.3f} x{c:<4d} {n[:110]}') for n, m, c in ker[:30]]
+    res['kernels'][key] = [dict(name=n[:120], ms_per_step=m, calls_per_step=cnt) for n, m, cnt in ker[:20]]
+    print(f'{key} fwd+bwd kernels (ms per step):'); [print(f'  {m:8.3f} x{cnt:<4d} {n[:100]}') for n, m, cnt in ker[:12]]
     dump()
-print('done')
+
+P = 64
+for cname, c in CFGS.items():
+    torch.manual_seed(0)
+    lay = MSAttention(512, 8, 256, 8, causal=c['causal'], rope=c['rope'], memory='routed', chunk=P, top_k=4).to(dev, torch.bfloat16).eval()
+    mem, causal, B = lay.memory, c['causal'], c['B']
+    for N in NS:
+        key = f'{cname} {N}'
+        with torch.no_grad():
+            x = torch.randn(B, N, 512, device=dev, dtype=torch.bfloat16)
+            q, k, v = (t.contiguous() for t in lay.project(x))
+            ql, kl = _rope_qk(q, k, lay.rope_base) if c['rope'] else (q, k)
+            pooled = _pool(k, v, P)
+            cmp, lse = flex_compressed_attention(q, k, v, P, causal, pooled=pooled, return_lse=True)
+            s = kernel_block_scores(q, pooled.k, pooled.valid, P, causal, lse)
+            idx = _top_chunks(s, 4, causal)
+            loc = flex_local_attention(ql, kl, v, 256, causal)
+            sel = _gather_selected(ql, kl, v, idx, P, full=not causal)
+            g = lay.gate(x)
+            bm = _selected_block_mask(idx, P, N, None, 128)
+            qp, kp, vp = (pad_to(t, bm.seq_lengths[0]) for t in (ql, kl, v))
+            stages = dict(
+                projection=lambda: [t.contiguous() for t in lay.project(x)],
+                rope_eager=lambda: _rope_qk(q, k, lay.rope_base),
+                rope_compiled=lambda: _glue(_rope_qk, True, q, k, lay.rope_base),
+                local=lambda: flex_local_attention(ql, kl, v, 256, causal),
+                pool=lambda: _pool(k, v, P),
+                compressed_lse=lambda: flex_compressed_attention(q, k, v, P, causal, pooled=pooled, return_lse=True),
+                scores_kernel=lambda: kernel_block_scores(q, pooled.k, pooled.valid, P, causal, lse),
+                topk=lambda: _top_chunks(s, 4, causal),
+                mask_lists=lambda: _selected_block_mask(idx, P, N, None, 128),
+                selected_flex_kernel=lambda: fused_flex(qp, kp, vp, bm, divisible(None, 128)),
+                selected_flex=lambda: _flex_selected(ql, kl, v, idx, P),
+                selected_gather=lambda: _gather_selected(ql, kl, v, idx, P, full=not causal),
+                gate_mix_out_eager=lambda: lay.out(rearrange(mem.mix([loc, cmp, sel], lay.gate(x)), 'b h n d -> b n (h d)')),
+                gate_mix_out=lambda: lay.out(_glue(_mix_heads, True, [loc, cmp, sel], lay.gate(x))),
+                fused_layer_flex=lambda: fused_routed_forward(lay, x, selected='flex'),
+                fused_layer_gather=lambda: fused_routed_forward(lay, x, selected='gather'),
+                sdpa_core=lambda: F.scaled_dot_product_attention(ql, kl, v, is_causal=causal),
+            )
+            row = {}
+            for name, f in stages.items():
+                if time.time() - T0 > BUDGET: break
+                if name.startswith('rope') and not c['rope']: continue
+                try: t = time_fn(f, warmup=2, reps=7, device=dev); row[name] = t.median_ms
+                except Exception as ex: row[name] = None; print(f'{key} {name}: {ex!r}'[:300], flush=True); continue
+                print(f'{key} {name:22s} {t.median_ms:9.3f} ms', flush=True)
+            res['stages'][key] = row; dump()
+            hs = []                                                            # host time: how long Python takes to enqueue one forward
+            for _ in range(7):
+                torch.cuda.synchronize(); t0 = time.perf_counter(); fused_routed_forward(lay, x); hs.append((time.perf_counter() - t0) * 1e3)
+            torch.cuda.synchronize(); res['host'][key] = sorted(hs)[3]; print(f'{key} host ms per forward (gather) {sorted(hs)[3]:.3f}', flush=True); dump()
+        if time.time() - T0 > BUDGET: continue
+        try: profile_step(lay, B, N, key)
+        except Exception as ex: print(f'{key} profiler: {ex!r}'[:300], flush=True)
+res['wall_s'] = round(time.time() - T0, 1); dump()
+print('done', res['wall_s'])
+

@@ -12,8 +12,9 @@
    and gradients of q, k, v, with ragged N, causal windows, padding in the middle and an all-padding sequence.
 3. `test_compressed_matches_float64`: chapter 12b's fused compressed branch against chapter 12 in float64, values and
    gradients, causal with padding in the middle and non-causal with random padding.
-4. Chapter 13b: the fused selected branch against chapter 13 in float64, the fused routed layer against the layer, and
-   the Triton block-score kernel against the float64 slab (`test_block_score_kernel_matches_float64`).
+4. Chapter 13b: both selected branches (the FlexAttention block mask and the gather + SDPA) against chapter 13 in
+   float64, the fused routed layer with each of them against the layer, and the Triton block-score kernel against the
+   float64 slab (`test_block_score_kernel_matches_float64`).
 5. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
 Imports only torch, einops and msa_nb (no fastcore or nbdev needed on the GPU machine).
 """
@@ -31,7 +32,7 @@ from msa_nb.chunk_memory import compressed_attention
 from msa_nb.flex_compressed import flex_compressed_attention
 from msa_nb.chunk_memory import n_chunks
 from msa_nb.routing import select_chunks, selected_attention
-from msa_nb.flex_routed import flex_selected_attention, fused_routed_forward
+from msa_nb.flex_routed import flex_selected_attention, gather_selected_attention, fused_routed_forward, SELECTED
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 RESULTS = {}
@@ -161,7 +162,7 @@ def test_compressed_matches_float64(dtype, tol):
 @pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-3), (torch.bfloat16, 2e-2)], ids=['float32', 'bfloat16'])
 def test_selected_matches_float64(dtype, tol):
     dev, g = torch.device('cuda'), torch.Generator(device='cuda').manual_seed(3)
-    for N, P, causal, pad in ((3001, 32, True, 'middle'), (4099, 64, False, 'random'), (5000, 64, True, None)):
+    for N, P, causal, pad in ((3001, 32, True, 'middle'), (4099, 64, False, 'random'), (5000, 64, True, None), (8192, 64, False, None)):
         q, k, v, go = (torch.randn(2, 4, N, 64, device=dev, dtype=torch.float64, generator=g) for _ in range(4))  # (B, H, N, D)
         kpm = None
         if pad == 'middle': kpm = torch.zeros(2, N, dtype=torch.bool, device=dev); kpm[:, N // 3: N // 3 + 3 * P] = True
@@ -170,13 +171,14 @@ def test_selected_matches_float64(dtype, tol):
         idx = select_chunks(torch.randn(2, NB, NB, device=dev, generator=g), 4, causal)    # (B, NB, k)
         r64 = [t.clone().requires_grad_(True) for t in (q, k, v)]
         ref = selected_attention(*r64, idx, P, kpm); gr = torch.autograd.grad(ref, r64, go)
-        lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
-        o = flex_selected_attention(*lo, idx, P, kpm); gf = torch.autograd.grad(o, lo, go.to(dtype))
-        e = dict(dtype=str(dtype).split('.')[-1], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref),
-                 dq=rel(gf[0], gr[0]), dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]),
-                 finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
-        print(e, flush=True); RESULTS.setdefault('selected_float64_checks', []).append(e); save()
-        assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
+        for name, fn in (('flex', flex_selected_attention), ('gather', gather_selected_attention)):
+            lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
+            o = fn(*lo, idx, P, kpm); gf = torch.autograd.grad(o, lo, go.to(dtype))
+            e = dict(branch=name, dtype=str(dtype).split('.')[-1], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref),
+                     dq=rel(gf[0], gr[0]), dk=rel(gf[1], gr[1]), dv=rel(gf[2], gr[2]),
+                     finite=bool(torch.isfinite(o).all() and all(torch.isfinite(t).all() for t in gf)))
+            print(e, flush=True); RESULTS.setdefault('selected_float64_checks', []).append(e); save()
+            assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
 
 
 def test_fused_routed_layer_matches_layer():
@@ -184,10 +186,11 @@ def test_fused_routed_layer_matches_layer():
     lay = MSAttention(256, 4, 64, 8, causal=True, rope=True, memory='routed', chunk=64, top_k=4).cuda()
     x = torch.randn(2, 4097, 256, device='cuda', requires_grad=True)                        # (B, N, d_model)
     kpm = torch.zeros(2, 4097, dtype=torch.bool, device='cuda'); kpm[1, 1000:1200] = True
-    y0, y1 = lay(x, kpm), fused_routed_forward(lay, x, kpm)
-    g0 = torch.autograd.grad(y0.square().sum(), x)[0]; g1 = torch.autograd.grad(y1.square().sum(), x)[0]
-    e = dict(out=rel(y1, y0), dx=rel(g1, g0)); RESULTS['fused_routed_layer'] = e; save()
-    assert e['out'] < 1e-3 and e['dx'] < 1e-3, e
+    y0 = lay(x, kpm); g0 = torch.autograd.grad(y0.square().sum(), x)[0]
+    for sel in SELECTED:                                                                    # 'gather' (the default) and 'flex'
+        y1 = fused_routed_forward(lay, x, kpm, selected=sel); g1 = torch.autograd.grad(y1.square().sum(), x)[0]
+        e = dict(out=rel(y1, y0), dx=rel(g1, g0)); RESULTS.setdefault('fused_routed_layer', {})[sel] = e; save()
+        assert e['out'] < 1e-3 and e['dx'] < 1e-3, (sel, e)
 
 
 def test_block_score_kernel_matches_float64():
