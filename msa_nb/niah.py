@@ -216,7 +216,7 @@ def interleave_eval(model:NiahModel, # trained model
                     n_questions:int=100, # two-hop questions
                     seed:int=0, # corpus and question seed
                     k:int|None=None, # documents read per round
-                    workdir=None)->dict: # accuracies after 1 and 2 rounds, and whether each round's top-k holds the target document
+                    workdir=None)->dict: # accuracies after 1 and 2 rounds, whether each round's top-k holds the target, what round 2 ranks first
     "Two-hop needle questions answered with one round of retrieval, and with two (Memory Interleave)."
     n_docs = tokens // task.doc_len
     n_ptr = min(n_questions, n_docs // 2)
@@ -236,7 +236,9 @@ def interleave_eval(model:NiahModel, # trained model
                 'acc_1_round': acc(r1), 'acc_2_rounds': acc(r2),
                 'round1_top1_pointer': round((r1['ids'][:, 0] == torch.arange(n_ptr)).float().mean().item(), 4),
                 'round1_recall_target': round((r1['ids'] == needle[:, None]).any(1).float().mean().item(), 4),
-                'round2_recall_target': round((r2['ids'] == needle[:, None]).any(1).float().mean().item(), 4)}
+                'round2_recall_target': round((r2['ids'] == needle[:, None]).any(1).float().mean().item(), 4),
+                'round2_top1_target': round((r2['ids'][:, 0] == needle).float().mean().item(), 4),
+                'round2_top1_pointer': round((r2['ids'][:, 0] == torch.arange(n_ptr)).float().mean().item(), 4)}
     finally:
         if tmp: shutil.rmtree(root, ignore_errors=True)
 
