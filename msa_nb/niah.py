@@ -13,10 +13,11 @@ from einops import rearrange
 from .attention import check_int
 from .core import stored_path, arg_int
 from .store import (NeedleTask, NiahModel, MemoryStore, make_corpus, questions, answers, load_model,
-                          merge_topk, PAD, ask_needles)
+                          merge_topk, PAD, ask_needles, read_bias)
 
 # %% auto #0
-__all__ = ['data_dir', 'answers_digest', 'run_size', 'assign_shards', 'ShardedStore', 'interleave_eval', 'build_parser', 'main']
+__all__ = ['data_dir', 'answers_digest', 'run_size', 'diagnose_reader', 'assign_shards', 'ShardedStore', 'interleave_eval',
+           'build_parser', 'main']
 
 # %% ../nbs/15_scaling.ipynb #b78bceea
 def data_dir()->Path: # the folder of the stored NIAH model and results
@@ -34,7 +35,8 @@ def run_size(model:NiahModel, # trained model
              tokens:int, # memory size in tokens (rounded down to whole documents)
              n_questions:int=100, # questions, each about a different document
              seed:int=0, # corpus and question seed
-             k:int|None=None, # documents read per question (default model.cfg.top_k)
+             k:int|None=None, # documents routed per question (default model.cfg.top_k)
+             read_top:int|None=None, # of which the reader reads the best read_top (default: all k)
              workdir=None, # where the store is written (default: a temporary folder, deleted afterwards)
              batch_size:int=256, # documents encoded per batch
              group=None)->dict: # torch.distributed process group (None: one process, or the default group if initialised)
@@ -53,13 +55,13 @@ def run_size(model:NiahModel, # trained model
         store.add(corpus.tokens, batch_size)
         if world > 1: dist.barrier(group)
         encode_s = time.perf_counter() - t0
-        ids, pred, ans, needle, ms = ask_needles(store, task, corpus, n_questions, seed, k)  # (Q, k), (Q, places) x 2, (Q,), list
+        ids, pred, ans, needle, ms = ask_needles(store, task, corpus, n_questions, seed, k, read_top)  # (Q, k), (Q, places) x 2, (Q,), list
         ram, disk = float(store.ram_bytes), float(store.disk_bytes)
         if world > 1:                                                                     # totals over the shards
             t = torch.tensor([ram, disk, encode_s], dtype=torch.float64); dist.all_reduce(t, group=group)
             ram, disk = t[0].item(), t[1].item()
         return {'tokens': n_docs * task.doc_len, 'docs': n_docs, 'chunks': int(n_docs * -(-task.doc_len // model.cfg.chunk)),
-                'k': k, 'questions': len(needle), 'world': world,
+                'k': k, 'read_top': read_top or k, 'questions': len(needle), 'world': world,
                 'acc': round((pred == ans).all(1).float().mean().item(), 4),
                 'router_top1': round((ids[:, 0] == needle).float().mean().item(), 4),
                 'router_recall_at_k': round((ids == needle[:, None]).any(1).float().mean().item(), 4),
@@ -68,6 +70,53 @@ def run_size(model:NiahModel, # trained model
                 'rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 'digest': answers_digest(ids, pred)}
     finally:
+        if tmp: shutil.rmtree(root, ignore_errors=True)
+
+# %% ../nbs/15_scaling.ipynb #b8e2d1f2
+def diagnose_reader(model:NiahModel, # trained model
+                    task:NeedleTask, # its task
+                    tokens:int, # memory size in tokens
+                    n_questions:int=100, # questions (the same as `run_size` asks)
+                    seed:int=0, # corpus and question seed
+                    reads:tuple=(1, 2, 4, 16), # how many of the routed documents the reader reads
+                    workdir=None)->dict: # accuracy per read count, split by router top-1, and where the read's attention goes
+    "Why answers fail: accuracy reading the best r routed documents, accuracy when the router ranks the needle first or not, and the read's attention on the needle's chunk."
+    n_docs = tokens // task.doc_len
+    k = min(model.cfg.top_k, n_docs)
+    reads = sorted({min(r, k) for r in reads})
+    tmp = workdir is None
+    root = Path(tempfile.mkdtemp(prefix='niah_')) if tmp else Path(workdir)
+    attn = model.router_layer.attn
+    try:
+        corpus = make_corpus(task, n_docs, seed)
+        store = MemoryStore(model, root / 'store'); store.add(corpus.tokens)
+        docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,) as ask_needles
+        qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
+        ok = {r: [] for r in reads}; top1, m_needle, m_other, gap, near = [], [], [], [], []
+        P, A = model.cfg.chunk, task.n_places
+        for i in range(len(qt)):
+            for r in reads:
+                attn.keep_weights = r == k
+                out = store.ask(qt[i:i + 1], k, read_top=r)
+                ok[r].append(bool((answers(task, out['logits']) == ans[i]).all()))
+            ids, sc = out['ids'][0], out['scores'][0]                                     # (k,) routed documents, their scores
+            w = attn.weights[0, :, -A:, :k * P].reshape(-1, A, k, P).sum(-1).mean((0, 1))  # (k,) read mass per chunk: answer slots, heads
+            at = (ids == needle[i]).nonzero().flatten()
+            m_needle.append(w[at].sum().item()); m_other.append(w.sum().item() - m_needle[-1])
+            top1.append(bool(ids[0] == needle[i])); gap.append((sc[0] - sc[1]).item() if k > 1 else 0.)
+            kn, kk = corpus.key[needle[i]], corpus.key[ids[ids != needle[i]]]             # (2,), (k or k-1, 2)
+            near.append(int(((kk[:, 0] == kn[0]) | (kk[:, 1] == kn[1])).sum()))
+        t1, good = torch.tensor(top1), torch.tensor(ok[k])                                # (Q,) bool each
+        mean = lambda x, sel: round(float(torch.tensor(x)[sel].float().mean()), 4) if sel.any() else None
+        return {'tokens': n_docs * task.doc_len, 'docs': n_docs, 'k': k, 'questions': len(qt),
+                **{f'acc_read_{r}': round(float(np.mean(ok[r])), 4) for r in reads},
+                'router_top1': round(t1.float().mean().item(), 4), 'acc_if_top1': mean(ok[k], t1), 'acc_if_not_top1': mean(ok[k], ~t1),
+                'n_wrong': int((~good).sum()),
+                'mass_needle_right': mean(m_needle, good), 'mass_others_right': mean(m_other, good),
+                'mass_needle_wrong': mean(m_needle, ~good), 'mass_others_wrong': mean(m_other, ~good),
+                'score_gap': round(float(np.mean(gap)), 4), 'near_misses': round(float(np.mean(near)), 2)}
+    finally:
+        attn.keep_weights, attn.weights = False, None
         if tmp: shutil.rmtree(root, ignore_errors=True)
 
 # %% ../nbs/15_scaling.ipynb #a14c9088
@@ -139,8 +188,13 @@ class ShardedStore:
         return kv[0], kv[1], valid
 
     @torch.inference_mode()
-    def ask(self, query:torch.Tensor, k:int)->dict: # logits (Q, Nq, vocab), ids, scores, chunks
+    def ask(self, query:torch.Tensor, # (Q, Nq) questions
+            k:int, # documents routed
+            read_top:int|None=None)->dict: # documents read (default k) -> logits (Q, Nq, vocab), ids, scores, chunks
         "Global route; the owners pick the best chunk of their selected documents; fetch and read; identical on every rank."
+        r = k if read_top is None else read_top
+        check_int('read_top', r)
+        if r > k: raise ValueError(f"read_top={r} > k={k} routed documents")
         self.local.check_query(query, min(k, max(1, self.local.n_docs))) if self.local.n_docs else None
         scores, ids = self.search(query, k)                                               # (Q, k) global
         chunks = torch.zeros_like(ids)                                                    # (Q, k) filled in by the owners
@@ -150,7 +204,8 @@ class ShardedStore:
             lid = torch.where(mine, self.lid[ids], self.lid[self.gid[0]])                 # (Q, k) others: any local document
             chunks = torch.where(mine, self.local.best_chunks(qr, qpad, lid), 0)
         dist.all_reduce(chunks, group=self.group)
-        memory = (*self.fetch(ids, chunks), scores.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score
+        bias = read_bias(scores[:, :r], self.model.cfg.score_norm)                        # (Q, r) as MemoryStore.ask
+        memory = (*self.fetch(ids[:, :r], chunks[:, :r]), bias.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score
         logits = self.model.read(query, self.model.query_start(0), memory)
         return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
@@ -161,7 +216,7 @@ def interleave_eval(model:NiahModel, # trained model
                     n_questions:int=100, # two-hop questions
                     seed:int=0, # corpus and question seed
                     k:int|None=None, # documents read per round
-                    workdir=None)->dict: # accuracies after 1 and 2 rounds, and whether each round's top-k holds the target document
+                    workdir=None)->dict: # accuracies after 1 and 2 rounds, whether each round's top-k holds the target, what round 2 ranks first
     "Two-hop needle questions answered with one round of retrieval, and with two (Memory Interleave)."
     n_docs = tokens // task.doc_len
     n_ptr = min(n_questions, n_docs // 2)
@@ -181,7 +236,9 @@ def interleave_eval(model:NiahModel, # trained model
                 'acc_1_round': acc(r1), 'acc_2_rounds': acc(r2),
                 'round1_top1_pointer': round((r1['ids'][:, 0] == torch.arange(n_ptr)).float().mean().item(), 4),
                 'round1_recall_target': round((r1['ids'] == needle[:, None]).any(1).float().mean().item(), 4),
-                'round2_recall_target': round((r2['ids'] == needle[:, None]).any(1).float().mean().item(), 4)}
+                'round2_recall_target': round((r2['ids'] == needle[:, None]).any(1).float().mean().item(), 4),
+                'round2_top1_target': round((r2['ids'][:, 0] == needle).float().mean().item(), 4),
+                'round2_top1_pointer': round((r2['ids'][:, 0] == torch.arange(n_ptr)).float().mean().item(), 4)}
     finally:
         if tmp: shutil.rmtree(root, ignore_errors=True)
 
@@ -201,7 +258,9 @@ def build_parser()->argparse.ArgumentParser:
     a('--tokens', type=_sizes, default=[16384, 131072, 1048576], help='memory sizes in tokens, comma-separated (16384,131072,1048576)')
     a('--seed', type=int, default=0, help='corpus and question seed (0)')
     a('--questions', type=_pos, default=100, help='questions per size (100)')
-    a('--k', type=_pos, default=None, help="documents read per question (the model's top_k)")
+    a('--k', type=_pos, default=None, help="documents routed per question (the model's top_k)")
+    a('--read-top', type=_pos, default=None, help='documents read of those routed (all k)')
+    a('--diagnose', action='store_true', help='instead: accuracy per number read, by router top-1, attention on the needle (diagnose_reader)')
     a('--model', default=None, help='trained model file (data/niah_model.pt)')
     a('--interleave', action='store_true', help='also two-hop questions with one and two retrieval rounds')
     a('--threads', type=_pos, default=None, help='torch CPU threads (torch default)')
@@ -225,10 +284,15 @@ def main(argv:list|None=None)->int: # exit code
     if world > 1 and model.cfg.rope != 'doc': p.error('sharding needs a model with document-wise RoPE')
     for t in args.tokens:
         if t // task.doc_len > task.max_docs: p.error(f"--tokens {t} needs {t // task.doc_len} documents; the task has {task.max_docs} distinct keys")
+    if args.read_top and args.read_top > (args.k or model.cfg.top_k): p.error(f"--read-top {args.read_top} > --k {args.k or model.cfg.top_k}: only routed documents can be read")
+    if args.diagnose and (world > 1 or args.interleave or args.read_top): p.error('--diagnose runs in one process, without --interleave or --read-top')
     rows, t_all = [], time.perf_counter()
-    if rank == 0: print(f"{'tokens':>10}{'docs':>7}{'acc':>7}{'top1':>7}{'recall@k':>9}{'query ms':>10}{'RAM MiB':>9}{'disk MiB':>9}{'encode s':>9}", flush=True)
+    if rank == 0 and not args.diagnose: print(f"{'tokens':>10}{'docs':>7}{'acc':>7}{'top1':>7}{'recall@k':>9}{'query ms':>10}{'RAM MiB':>9}{'disk MiB':>9}{'encode s':>9}", flush=True)
     for t in args.tokens:
-        r = run_size(model, task, t, args.questions, args.seed, args.k, args.workdir, args.batch_size)
+        if args.diagnose:
+            rows.append(diagnose_reader(model, task, t, args.questions, args.seed, workdir=args.workdir)); print(json.dumps(rows[-1]), flush=True)
+            continue
+        r = run_size(model, task, t, args.questions, args.seed, args.k, args.read_top, args.workdir, args.batch_size)
         if args.interleave and world == 1:
             r.update({kk: v for kk, v in interleave_eval(model, task, t, args.questions, args.seed, args.k, args.workdir).items() if kk.startswith(('acc_', 'round'))})
         rows.append(r)

@@ -22,9 +22,9 @@ from .routing import cosine_router_scores, infonce_router_loss
 # %% auto #0
 __all__ = ['PAD', 'QRY', 'IS', 'PTR', 'N_SPECIAL', 'STORE_VERSION', 'NeedleTask', 'Corpus', 'make_corpus', 'questions',
            'train_batch', 'NiahConfig', 'SegmentAttention', 'SegmentBlock', 'Encoded', 'NiahModel', 'route_scores',
-           'doc_scores', 'chunk_tokens', 'NiahTrainConfig', 'niah_step_loss', 'train_niah', 'fingerprint', 'save_model',
-           'load_model', 'merge_topk', 'MemoryStore', 'answers', 'ask_needles', 'needle_eval', 'niah_parser',
-           'niah_main']
+           'read_bias', 'doc_scores', 'chunk_tokens', 'NiahTrainConfig', 'niah_step_loss', 'train_niah', 'fingerprint',
+           'save_model', 'load_model', 'merge_topk', 'MemoryStore', 'answers', 'ask_needles', 'needle_eval',
+           'niah_parser', 'niah_main']
 
 # %% ../nbs/14_memory_store.ipynb #4015887a
 PAD, QRY, IS, PTR, N_SPECIAL = 0, 1, 2, 3, 4  # special tokens; answer slots, keys, digits and filler follow
@@ -130,7 +130,8 @@ def train_batch(task:NeedleTask, # the task
                 n_questions:int=32, # questions about the pool
                 seed:int=0, # data seed
                 hard:bool=True, # keys from a few adjectives x a few nouns (else drawn from all keys)
-               )->dict: # docs (D, L), query (Q, Nq) with PAD, answer (Q, places) digit tokens, positive (Q, D, C) bool
+                first_hop:bool=False, # also an eighth bare questions about pointer documents, for the router only (round 1 of a two-hop)
+               )->dict: # docs (D, L), query (Q, Nq) with PAD, answer (Q, places) digit tokens, positive (Q, D, C) bool, lm (Q,) bool
     "One training pool (with hard distractor keys if `hard`), and questions about it (an eighth two-hop, with the pointer text as context)."
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
     s = math.ceil(math.sqrt(n_docs)) + 1 if hard else max(task.n_adj, task.n_noun)        # s adjectives x s nouns >= D keys
@@ -141,8 +142,10 @@ def train_batch(task:NeedleTask, # the task
     c = make_corpus(task, n_docs, seed=int(torch.randint(0, 2**31, (1,), generator=g)), n_pointers=n_ptr, keys=keys)
     n2 = n_questions // 8 if n_ptr else 0                                                 # two-hop, second round
     d2 = torch.randint(0, max(n_ptr, 1), (n2,), generator=g)                                    # pointer documents
-    d1 = n_ptr + torch.randint(0, n_docs - n_ptr, (n_questions - n2,), generator=g)       # plain documents
-    docs = torch.cat([d2, d1])                                                            # (Q,)
+    n1 = n_questions // 8 if first_hop and n_ptr else 0                                   # two-hop, first round
+    h1 = torch.randint(0, max(n_ptr, 1), (n1,), generator=g) if n1 else torch.zeros(0, dtype=torch.int64)  # pointer documents, bare
+    d1 = n_ptr + torch.randint(0, n_docs - n_ptr, (n_questions - n2 - n1,), generator=g)  # plain documents
+    docs = torch.cat([d2, h1, d1])                                                        # (Q,)
     qt, ans, needle = questions(task, c, docs)                                            # (Q, q), (Q, places), (Q,)
     L, q = task.doc_len, qt.shape[1]
     query = torch.full((n_questions, L + q), PAD)                                         # (Q, L + q) left part: context
@@ -151,8 +154,9 @@ def train_batch(task:NeedleTask, # the task
     C = -(-L // task.chunk)
     positive = torch.zeros(n_questions, n_docs, C, dtype=torch.bool)                     # (Q, D, C) chunks holding the facts
     ar = torch.arange(n_questions)
-    positive[ar, docs, c.fact_chunk[docs]] = True; positive[ar, needle, c.fact_chunk[needle]] = True
-    return {'docs': c.tokens, 'query': query, 'answer': ans, 'positive': positive}
+    lm = (ar < n2) | (ar >= n2 + n1)                                                      # (Q,) first-hop rows: no answer in reach
+    positive[ar, docs, c.fact_chunk[docs]] = True; positive[ar[lm], needle[lm], c.fact_chunk[needle[lm]]] = True
+    return {'docs': c.tokens, 'query': query, 'answer': ans, 'positive': positive, 'lm': lm}
 
 # %% ../nbs/14_memory_store.ipynb #1e18b5ec
 @dataclass
@@ -171,6 +175,7 @@ class NiahConfig:
     mlp_ratio:int=4 # MLP hidden width / d_model
     embed_std:float=0.3 # standard deviation of the initial embeddings
     score_gain:float=10. # initial weight of the router's chunk score in the read's attention logits (learned, per head)
+    score_norm:str='raw' # the score the read adds: 'raw' cosine, or 'z': minus the question's best, over the spread of the scores read
 
     def __post_init__(self):
         for f in ('vocab_size', 'd_model', 'n_heads', 'n_layers', 'd_router', 'chunk', 'top_k', 'max_query_len', 'mlp_ratio'):
@@ -178,6 +183,7 @@ class NiahConfig:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model={self.d_model} must split into n_heads={self.n_heads} heads of even size (RoPE)")
         if self.rope not in ('doc', 'global'): raise ValueError(f"rope must be 'doc' or 'global', got {self.rope!r}")
+        if self.score_norm not in ('raw', 'z'): raise ValueError(f"score_norm must be 'raw' or 'z', got {self.score_norm!r}")
 
 def _rope(x:torch.Tensor, # (B, H, N, Dh)
           start:int, # position of the first token of row 0
@@ -193,6 +199,7 @@ class SegmentAttention(nn.Module):
                  routes:bool): # owns router projections
         super().__init__()
         self.cfg, self.h = cfg, cfg.n_heads
+        self.keep_weights, self.weights = False, None                                     # set keep_weights to record the read's softmax
         self.qkv, self.out = nn.Linear(cfg.d_model, 3 * cfg.d_model), nn.Linear(cfg.d_model, cfg.d_model)
         if routes:
             self.rq = nn.Linear(cfg.d_model, cfg.n_heads * cfg.d_router, bias=False)
@@ -228,6 +235,7 @@ class SegmentAttention(nn.Module):
             s = torch.cat([sm, q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])], -1)     # (B, H, N, M + N)
             allowed = torch.cat([mvalid.expand(len(q), -1), ~pad], 1)                     # (B, M + N)
             w = masked_softmax(s, allowed[:, None, None, :])                              # (B, H, N, M + N) one softmax
+            if self.keep_weights: self.weights = w.detach()                               # (B, H, N, M + N) for diagnosis
             o = w[..., :M] @ mv.to(v.dtype) + w[..., M:] @ v                              # (B, H, N, Dh)
         return self.out(rearrange(o, 'b h n d -> b n (h d)'))                             # (B, N, d_model)
 
@@ -328,6 +336,14 @@ def route_scores(qr:torch.Tensor, # (B, H, Nq, d_r) router queries
     s = s.view(B, Nq, -1).masked_fill(qpad[:, :, None], float('-inf'))                    # (B, Nq, C)
     return s.amax(1)                                                                      # (B, C)
 
+def read_bias(scores:torch.Tensor, # (Q, k) router scores of the chunks a question reads
+              norm:str, # 'raw': as they are; 'z': (s - max) / (std + eps), per question
+              eps:float=1e-4)->torch.Tensor: # (Q, k) what the read adds (times its gain) to those chunks' logits
+    "The router score as the reader sees it: raw, or standardised per question so its scale does not depend on the memory size."
+    if norm == 'raw': return scores
+    if norm != 'z': raise ValueError(f"norm must be 'raw' or 'z', got {norm!r}")
+    return (scores - scores.amax(1, keepdim=True)) / (scores.std(1, keepdim=True, correction=0) + eps)  # (Q, k) <= 0, 0 at the best
+
 # %% ../nbs/14_memory_store.ipynb #cd9f3014
 def doc_scores(model:NiahModel, # the model
                enc:Encoded, # (D, H, C, .) encoded documents
@@ -358,13 +374,14 @@ class NiahTrainConfig:
     "Settings of a `train_niah` run."
     steps:int=2400 # optimiser steps
     min_docs:int=1 # smallest training pool (the first steps copy from one document)
-    max_docs:int=24 # largest training pool
+    max_docs:int=48 # largest training pool
     n_questions:int=32 # questions per step
     copy_steps:int=300 # first steps on pools of min_docs documents only (learn to copy before learning to choose)
     lr:float=2e-3 # peak learning rate (AdamW)
     warmup:int=30 # steps of the router warm-up (0.1 L_LM + L_aux); also the linear learning-rate warm-up
     aux_weight:float=1.0 # weight of the router loss after the warm-up
     temperature:float=0.1 # InfoNCE temperature
+    first_hop:bool=True # train the router on bare questions about pointer documents too (`train_batch`)
     seed:int=0 # model init and data
 
     def __post_init__(self):
@@ -388,17 +405,19 @@ def niah_step_loss(model:NiahModel, # the model (train mode)
     s = torch.zeros(Q, D, enc.rk.shape[2])                                                # (Q, D, C) chunk scores
     parts = [(rows, part) for rows, part in ((ctx, query[ctx]), (~ctx, query[~ctx, -qlen:])) if len(part)]  # short questions skip the PAD context
     for rows, part in parts: s[rows] = doc_scores(model, enc, part, start, chunks=True)   # (n, D, C)
+    aux = infonce_router_loss(s.flatten(1), pos.flatten(1), temperature)                  # positives: the facts' chunks
+    top1 = pos.any(2)[torch.arange(Q), s.amax(2).argmax(1)].float().mean().item()        # best document is a positive
     best = torch.where(pos.any(2), pos.float().argmax(2), s.detach().argmax(2))           # (Q, D) the fact chunk, else the router's best
-    score = s.detach().gather(2, best[..., None])[..., 0].repeat_interleave(model.cfg.chunk, 1)  # (Q, D P) router score of each token's chunk
+    bias = read_bias(s.detach().gather(2, best[..., None])[..., 0], model.cfg.score_norm)  # (Q, D) score of each chunk read
+    score = bias.repeat_interleave(model.cfg.chunk, 1)                                    # (Q, D P) ... of each token's chunk
     memory = (*chunk_tokens(enc, best, model.cfg.chunk), score)                           # (Q, H, D P, Dh) x 2, (Q, D P) x 2
     P = answer.shape[1]
     logits = torch.zeros(Q, P, model.cfg.vocab_size)                                      # (Q, places, V)
     for rows, part in parts:
         logits[rows] = model.read(part, start, tuple(m[rows] for m in memory), last=P)    # (n, places, V)
-    aux = infonce_router_loss(s.flatten(1), pos.flatten(1), temperature)                  # positives: the facts' chunks
-    lm = F.cross_entropy(logits.flatten(0, 1), answer.flatten())
-    acc = (logits.argmax(-1) == answer).all(1).float().mean().item()                      # all digits right
-    top1 = pos.any(2)[torch.arange(Q), s.amax(2).argmax(1)].float().mean().item()        # best document is a positive
+    keep = batch.get('lm', torch.ones(Q, dtype=torch.bool))                               # (Q,) rows with an answer in reach
+    lm = F.cross_entropy(logits[keep].flatten(0, 1), answer[keep].flatten())
+    acc = (logits[keep].argmax(-1) == answer[keep]).all(1).float().mean().item()          # all digits right
     return lm_w * lm + aux_w * aux, {'lm': lm.item(), 'aux': aux.item(), 'acc': acc, 'top1': top1}
 
 def train_niah(task:NeedleTask, # the task
@@ -418,7 +437,7 @@ def train_niah(task:NeedleTask, # the task
         hi = min(tc.max_docs, max(tc.min_docs, round(tc.max_docs * 2 * grow)))            # curriculum: the pool grows
         D = int(torch.randint(tc.min_docs, hi + 1, (1,), generator=g))
         hard = bool(torch.rand(1, generator=g) < step / tc.steps)                         # curriculum: easy pools first
-        batch = train_batch(task, step, D, tc.n_questions, tc.seed, hard)
+        batch = train_batch(task, step, D, tc.n_questions, tc.seed, hard, tc.first_hop)
         warm = step < tc.warmup
         lr = tc.lr * min(1., (step + 1) / max(1, tc.warmup)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / tc.steps)))
         for gr in opt.param_groups: gr['lr'] = lr
@@ -434,7 +453,8 @@ def train_niah(task:NeedleTask, # the task
 # %% ../nbs/14_memory_store.ipynb #1b0d6065
 def fingerprint(model:NiahModel)->str: # 16 hex digits
     "Hash of the model's configuration and weights: two models share it only if they encode documents identically."
-    h = hashlib.sha256(json.dumps(asdict(model.cfg), sort_keys=True).encode())
+    cfg = {k: v for k, v in asdict(model.cfg).items() if (k, v) != ('score_norm', 'raw')}  # a later field hashes off its default only: older files keep their hash
+    h = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode())
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -626,10 +646,15 @@ class MemoryStore:
     @torch.inference_mode()
     def ask(self, query:torch.Tensor, # (Q, Nq) questions (with context)
             k:int|None=None, # documents per question (default: the model's top_k)
+            read_top:int|None=None, # read only the best read_top of the k documents (default: all k)
            )->dict: # logits (Q, Nq, vocab), ids (Q, k), scores (Q, k)
         "Route, fetch the best chunk of each selected document from disk, and read: one softmax over their tokens and the question."
         scores, ids, chunks = self.search(query, k, chunks=True)                          # (Q, k) each
-        memory = (*self.fetch(ids, chunks), scores.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score (Q, k P)
+        r = ids.shape[1] if read_top is None else read_top
+        check_int('read_top', r)
+        if r > ids.shape[1]: raise ValueError(f"read_top={r} > k={ids.shape[1]} routed documents")
+        bias = read_bias(scores[:, :r], self.model.cfg.score_norm)                        # (Q, r)
+        memory = (*self.fetch(ids[:, :r], chunks[:, :r]), bias.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score (Q, r P)
         logits = self.model.read(query, self.query_start, memory)                         # (Q, Nq, vocab)
         return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
@@ -643,14 +668,15 @@ def ask_needles(store, # a MemoryStore (or anything with its `ask`)
                 corpus, # the haystack the store holds, from `make_corpus`
                 n_questions:int, # questions, each about a different document
                 seed:int, # question seed
-                k:int)->tuple: # ids (Q, k), pred (Q, places), ans (Q, places), needle (Q,), per-question ms
+                k:int, # documents routed per question
+                read_top:int|None=None)->tuple: # documents read (default k) -> ids (Q, k), pred (Q, places), ans (Q, places), needle (Q,), per-question ms
     "Ask the store one needle question at a time (latency per question): selected documents, answers, truth."
     n_docs = corpus.tokens.shape[0]
     docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,)
     qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
     ids, pred, ms = [], [], []
     for i in range(len(qt)):
-        t1 = time.perf_counter(); r = store.ask(qt[i:i + 1], k); ms.append((time.perf_counter() - t1) * 1e3)
+        t1 = time.perf_counter(); r = store.ask(qt[i:i + 1], k, read_top); ms.append((time.perf_counter() - t1) * 1e3)
         ids.append(r['ids']); pred.append(answers(task, r['logits']))
     return torch.cat(ids), torch.cat(pred), ans, needle, ms                           # (Q, k), (Q, places) x 2, (Q,), list
 
@@ -696,6 +722,8 @@ def niah_parser()->argparse.ArgumentParser:
     a('--lr', type=float, default=NiahTrainConfig.lr, help=f'peak learning rate ({NiahTrainConfig.lr})')
     a('--rope', choices=('doc', 'global'), default='doc', help="document-wise or global positions (doc)")
     a('--d-model', type=pos, default=64, help='model width (64)')
+    a('--score-norm', choices=('raw', 'z'), default='z', help="router score added to the read: raw cosine or standardised per question (z)")
+    a('--first-hop', action=argparse.BooleanOptionalAction, default=NiahTrainConfig.first_hop, help=f'also train the router on bare questions about pointer documents ({NiahTrainConfig.first_hop})')
     a('--seed', type=int, default=0, help='seed of data and init (0)')
     a('--threads', type=pos, default=None, help='torch CPU threads (torch default)')
     a('--eval-docs', type=pos, default=256, help='documents in the held-out needle test (256)')
@@ -705,22 +733,23 @@ def niah_parser()->argparse.ArgumentParser:
 
 def niah_main(argv:list|None=None)->int: # exit code
     "Train, optionally save, print one JSON line (the `niah` task of `python -m msa_nb.train`)."
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     p = niah_parser()
     args = p.parse_args(argv)
     if args.threads: torch.set_num_threads(args.threads)
     try:
         task = NeedleTask()
-        cfg = NiahConfig(vocab_size=task.vocab_size, d_model=args.d_model, rope=args.rope, chunk=task.chunk)
+        cfg = NiahConfig(vocab_size=task.vocab_size, d_model=args.d_model, rope=args.rope, chunk=task.chunk, score_norm=args.score_norm)
         tc = NiahTrainConfig(steps=args.steps, min_docs=args.min_docs, max_docs=args.max_docs, n_questions=args.questions,
-                             copy_steps=args.copy_steps, lr=args.lr, seed=args.seed, warmup=min(NiahTrainConfig.warmup, args.steps))
+                             copy_steps=args.copy_steps, lr=args.lr, seed=args.seed, warmup=min(NiahTrainConfig.warmup, args.steps),
+                             first_hop=args.first_hop)
         if args.eval_docs > task.max_docs: raise ValueError(f"--eval-docs must be <= {task.max_docs}")
     except (ValueError, TypeError) as e: p.error(str(e))
     load0 = os.getloadavg()
     model, hist = train_niah(task, cfg, tc, progress=not args.quiet)
-    train_s = time.perf_counter() - t0
+    train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - c0   # wall clock, and this process's CPU time (load-independent)
     ev = needle_eval(model, task, args.eval_docs, 100, seed=12345)
-    res = {'task': 'niah', 'steps': tc.steps, 'rope': cfg.rope, 'train_s': round(train_s, 1),
+    res = {'task': 'niah', 'steps': tc.steps, 'rope': cfg.rope, 'train_s': round(train_s, 1), 'train_cpu_s': round(train_cpu_s, 1),
            'final_lm': round(float(np.mean(hist['lm'][-20:])), 4), 'final_top1': round(float(np.mean(hist['top1'][-20:])), 4),
            'final_acc': round(float(np.mean(hist['acc'][-20:])), 4),
            'eval_docs': args.eval_docs, 'acc': ev['acc'], 'router_top1': ev['router_top1'], 'router_recall_at_k': ev['router_recall_at_k'],
