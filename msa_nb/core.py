@@ -38,6 +38,7 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'niah_model_raw.pt': 'python -m msa_nb.train niah --threads 1 --score-norm raw --no-first-hop --max-docs 24 --save data/niah_model_raw.pt (chapter 15: the model before the fix, which the diagnosis explains)',
     'niah_diagnosis.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --threads 1 --diagnose --model data/niah_model_raw.pt --out data/niah_diagnosis.json (chapter 15)',
     'niah_diagnosis_z.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --threads 1 --diagnose --out data/niah_diagnosis_z.json (chapter 15)',
+    'niah_beyond.json': 'python -m msa_nb.niah --tokens 1048576,2097152 --seed 0 --threads 1 --questions 500 --out data/niah_beyond.json (chapter 15)',
     'niah_interleave_raw.json': 'python -m msa_nb.niah --tokens 16384,131072,1048576 --seed 0 --threads 1 --interleave --model data/niah_model_raw.pt --out data/niah_interleave_raw.json (chapter 15)',
     'recall_headline.json': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on an idle 2-core machine)',
     'recall_routed.pt': 'python -m msa_nb.train recall --memory routed --seq-len 2048 --seed 0 --json data/recall_headline.json --save data/recall_routed.pt --weights-only (chapter 13, on an idle 2-core machine)',
