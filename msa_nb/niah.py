@@ -13,7 +13,7 @@ from einops import rearrange
 from .attention import check_int
 from .core import stored_path, arg_int
 from .store import (NeedleTask, NiahModel, MemoryStore, make_corpus, questions, answers, load_model,
-                          merge_topk, PAD, ask_needles, read_bias)
+                          merge_topk, PAD, ask_needles, read_memory, needle_docs)
 
 # %% auto #0
 __all__ = ['data_dir', 'answers_digest', 'run_size', 'diagnose_reader', 'assign_shards', 'ShardedStore', 'interleave_eval',
@@ -90,8 +90,7 @@ def diagnose_reader(model:NiahModel, # trained model
     try:
         corpus = make_corpus(task, n_docs, seed)
         store = MemoryStore(model, root / 'store'); store.add(corpus.tokens)
-        docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,) as ask_needles
-        qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
+        qt, ans, needle = questions(task, corpus, needle_docs(n_docs, n_questions, seed))                                   # (Q, q), (Q, places), (Q,)
         ok = {r: [] for r in reads}; top1, m_needle, m_other, gap, near = [], [], [], [], []
         P, A = model.cfg.chunk, task.n_places
         for i in range(len(qt)):
@@ -192,9 +191,6 @@ class ShardedStore:
             k:int, # documents routed
             read_top:int|None=None)->dict: # documents read (default k) -> logits (Q, Nq, vocab), ids, scores, chunks
         "Global route; the owners pick the best chunk of their selected documents; fetch and read; identical on every rank."
-        r = k if read_top is None else read_top
-        check_int('read_top', r)
-        if r > k: raise ValueError(f"read_top={r} > k={k} routed documents")
         self.local.check_query(query, min(k, max(1, self.local.n_docs))) if self.local.n_docs else None
         scores, ids = self.search(query, k)                                               # (Q, k) global
         chunks = torch.zeros_like(ids)                                                    # (Q, k) filled in by the owners
@@ -204,9 +200,7 @@ class ShardedStore:
             lid = torch.where(mine, self.lid[ids], self.lid[self.gid[0]])                 # (Q, k) others: any local document
             chunks = torch.where(mine, self.local.best_chunks(qr, qpad, lid), 0)
         dist.all_reduce(chunks, group=self.group)
-        bias = read_bias(scores[:, :r], self.model.cfg.score_norm)                        # (Q, r) as MemoryStore.ask
-        memory = (*self.fetch(ids[:, :r], chunks[:, :r]), bias.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score
-        logits = self.model.read(query, self.model.query_start(0), memory)
+        logits = self.model.read(query, self.model.query_start(0), read_memory(self, scores, ids, chunks, read_top))
         return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
 # %% ../nbs/15_scaling.ipynb #109ec453

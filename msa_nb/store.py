@@ -22,9 +22,9 @@ from .routing import cosine_router_scores, infonce_router_loss
 # %% auto #0
 __all__ = ['PAD', 'QRY', 'IS', 'PTR', 'N_SPECIAL', 'STORE_VERSION', 'NeedleTask', 'Corpus', 'make_corpus', 'questions',
            'train_batch', 'NiahConfig', 'SegmentAttention', 'SegmentBlock', 'Encoded', 'NiahModel', 'route_scores',
-           'read_bias', 'doc_scores', 'chunk_tokens', 'NiahTrainConfig', 'niah_step_loss', 'train_niah', 'fingerprint',
-           'save_model', 'load_model', 'merge_topk', 'MemoryStore', 'answers', 'ask_needles', 'needle_eval',
-           'niah_parser', 'niah_main']
+           'read_bias', 'read_memory', 'doc_scores', 'chunk_tokens', 'NiahTrainConfig', 'niah_step_loss', 'train_niah',
+           'fingerprint', 'save_model', 'load_model', 'merge_topk', 'MemoryStore', 'answers', 'needle_docs',
+           'ask_needles', 'needle_eval', 'niah_parser', 'niah_main']
 
 # %% ../nbs/14_memory_store.ipynb #4015887a
 PAD, QRY, IS, PTR, N_SPECIAL = 0, 1, 2, 3, 4  # special tokens; answer slots, keys, digits and filler follow
@@ -344,6 +344,19 @@ def read_bias(scores:torch.Tensor, # (Q, k) router scores of the chunks a questi
     if norm != 'z': raise ValueError(f"norm must be 'raw' or 'z', got {norm!r}")
     return (scores - scores.amax(1, keepdim=True)) / (scores.std(1, keepdim=True, correction=0) + eps)  # (Q, k) <= 0, 0 at the best
 
+def read_memory(store, # a MemoryStore (or anything with its `fetch` and `model`)
+                scores:torch.Tensor, # (Q, k) router scores of the routed documents, best first
+                ids:torch.Tensor, # (Q, k) routed documents
+                chunks:torch.Tensor, # (Q, k) best chunk of each
+                read_top:int|None=None, # read only the best read_top of the k (default: all k)
+               )->tuple: # k, v (Q, H, r P, Dh), valid (Q, r P), score (Q, r P): the memory `NiahModel.read` attends to
+    "What the reader attends to: the tokens of the best chunk of the best `read_top` routed documents, each with its chunk's `read_bias`."
+    r = ids.shape[1] if read_top is None else read_top
+    check_int('read_top', r)
+    if r > ids.shape[1]: raise ValueError(f"read_top={r} > k={ids.shape[1]} routed documents")
+    bias = read_bias(scores[:, :r], store.model.cfg.score_norm)                          # (Q, r)
+    return (*store.fetch(ids[:, :r], chunks[:, :r]), bias.repeat_interleave(store.model.cfg.chunk, 1))  # + each token's chunk score (Q, r P)
+
 # %% ../nbs/14_memory_store.ipynb #cd9f3014
 def doc_scores(model:NiahModel, # the model
                enc:Encoded, # (D, H, C, .) encoded documents
@@ -650,18 +663,19 @@ class MemoryStore:
            )->dict: # logits (Q, Nq, vocab), ids (Q, k), scores (Q, k)
         "Route, fetch the best chunk of each selected document from disk, and read: one softmax over their tokens and the question."
         scores, ids, chunks = self.search(query, k, chunks=True)                          # (Q, k) each
-        r = ids.shape[1] if read_top is None else read_top
-        check_int('read_top', r)
-        if r > ids.shape[1]: raise ValueError(f"read_top={r} > k={ids.shape[1]} routed documents")
-        bias = read_bias(scores[:, :r], self.model.cfg.score_norm)                        # (Q, r)
-        memory = (*self.fetch(ids[:, :r], chunks[:, :r]), bias.repeat_interleave(self.model.cfg.chunk, 1))  # + each token's chunk score (Q, r P)
-        logits = self.model.read(query, self.query_start, memory)                         # (Q, Nq, vocab)
+        logits = self.model.read(query, self.query_start, read_memory(self, scores, ids, chunks, read_top))                         # (Q, Nq, vocab)
         return {'logits': logits, 'ids': ids, 'scores': scores, 'chunks': chunks}
 
 # %% ../nbs/14_memory_store.ipynb #5f88a9f1
 def answers(task:NeedleTask, logits:torch.Tensor)->torch.Tensor: # (Q, places) predicted digit tokens
     "The model's answer: the argmax at the answer slots (the last `n_places` positions of a question)."
     return logits[:, -task.n_places:].argmax(-1)
+
+def needle_docs(n_docs:int, # documents in the haystack
+                n_questions:int, # questions, each about a different document
+                seed:int)->torch.Tensor: # (Q,) the documents asked about
+    "The documents a needle run asks about: a seeded sample without repeats (every evaluation of chapters 14-15 asks these)."
+    return torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,)
 
 def ask_needles(store, # a MemoryStore (or anything with its `ask`)
                 task:NeedleTask, # the task
@@ -671,9 +685,7 @@ def ask_needles(store, # a MemoryStore (or anything with its `ask`)
                 k:int, # documents routed per question
                 read_top:int|None=None)->tuple: # documents read (default k) -> ids (Q, k), pred (Q, places), ans (Q, places), needle (Q,), per-question ms
     "Ask the store one needle question at a time (latency per question): selected documents, answers, truth."
-    n_docs = corpus.tokens.shape[0]
-    docs = torch.randperm(n_docs, generator=torch.Generator().manual_seed(seed + 1))[:n_questions]  # (Q,)
-    qt, ans, needle = questions(task, corpus, docs)                                   # (Q, q), (Q, places), (Q,)
+    qt, ans, needle = questions(task, corpus, needle_docs(corpus.tokens.shape[0], n_questions, seed))                                   # (Q, q), (Q, places), (Q,)
     ids, pred, ms = [], [], []
     for i in range(len(qt)):
         t1 = time.perf_counter(); r = store.ask(qt[i:i + 1], k, read_top); ms.append((time.perf_counter() - t1) * 1e3)
