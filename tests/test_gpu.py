@@ -171,7 +171,10 @@ def test_selected_matches_float64(dtype, tol):
         idx = select_chunks(torch.randn(2, NB, NB, device=dev, generator=g), 4, causal)    # (B, NB, k)
         r64 = [t.clone().requires_grad_(True) for t in (q, k, v)]
         ref = selected_attention(*r64, idx, P, kpm); gr = torch.autograd.grad(ref, r64, go)
-        for name, fn in (('flex', flex_selected_attention), ('gather', gather_selected_attention)):
+        branches = [('flex', flex_selected_attention), ('gather', gather_selected_attention)]
+        if not causal and pad is None and N % P == 0:                                       # every slot holds a chunk: the mask-free SDPA path
+            branches.append(('gather_full', lambda *a: gather_selected_attention(*a, full=True)))
+        for name, fn in branches:
             lo = [t.to(dtype).requires_grad_(True) for t in (q, k, v)]
             o = fn(*lo, idx, P, kpm); gf = torch.autograd.grad(o, lo, go.to(dtype))
             e = dict(branch=name, dtype=str(dtype).split('.')[-1], N=N, P=P, causal=causal, pad=pad, out=rel(o, ref),
@@ -181,16 +184,20 @@ def test_selected_matches_float64(dtype, tol):
             assert e['finite'] and max(e['out'], e['dq'], e['dk'], e['dv']) < tol, e
 
 
-def test_fused_routed_layer_matches_layer():
+@pytest.mark.parametrize('causal', [True, False], ids=['causal_padded', 'noncausal_unpadded'])
+def test_fused_routed_layer_matches_layer(causal):
+    "Causal with padding in the middle and a ragged N; non-causal, unpadded, N a multiple of P (the benchmark's case: the gather's mask-free path)."
     torch.manual_seed(0)
-    lay = MSAttention(256, 4, 64, 8, causal=True, rope=True, memory='routed', chunk=64, top_k=4).cuda()
-    x = torch.randn(2, 4097, 256, device='cuda', requires_grad=True)                        # (B, N, d_model)
-    kpm = torch.zeros(2, 4097, dtype=torch.bool, device='cuda'); kpm[1, 1000:1200] = True
+    N = 4097 if causal else 4096
+    lay = MSAttention(256, 4, 64, 8, causal=causal, rope=True, memory='routed', chunk=64, top_k=4).cuda()
+    x = torch.randn(2, N, 256, device='cuda', requires_grad=True)                           # (B, N, d_model)
+    kpm = None
+    if causal: kpm = torch.zeros(2, N, dtype=torch.bool, device='cuda'); kpm[1, 1000:1200] = True
     y0 = lay(x, kpm); g0 = torch.autograd.grad(y0.square().sum(), x)[0]
     for sel in SELECTED:                                                                    # 'gather' (the default) and 'flex'
         y1 = fused_routed_forward(lay, x, kpm, selected=sel); g1 = torch.autograd.grad(y1.square().sum(), x)[0]
-        e = dict(out=rel(y1, y0), dx=rel(g1, g0)); RESULTS.setdefault('fused_routed_layer', {})[sel] = e; save()
-        assert e['out'] < 1e-3 and e['dx'] < 1e-3, (sel, e)
+        e = dict(out=rel(y1, y0), dx=rel(g1, g0)); RESULTS.setdefault('fused_routed_layer', {})[f'{sel}_{"causal" if causal else "noncausal"}'] = e; save()
+        assert e['out'] < 1e-3 and e['dx'] < 1e-3, (sel, causal, e)
 
 
 def test_block_score_kernel_matches_float64():
