@@ -18,9 +18,9 @@ from .layer import MSAttention
 
 # %% auto #0
 __all__ = ['CPU_CONFIG', 'GPU_CONFIG', 'IMPLS', 'COLUMNS', 'CPU_SWEEP_NS', 'Timing', 'time_fn', 'MHALayer', 'SDPALayer',
-           'RoutedLayer', 'make_layer', 'dense_bytes', 'bench_layer', 'sweep', 'data_path', 'save_rows', 'load_rows',
-           'fit_slope', 'crossover', 'ratio_table', 'plot_times', 'plot_speedup', 'plot_memory', 'local_core_flops',
-           'matmul_tflops', 'mixed_lengths', 'cpu_sweep', 'main']
+           'RoutedLayer', 'make_layer', 'dense_bytes', 'cuda_graphed', 'bench_layer', 'sweep', 'data_path', 'save_rows',
+           'load_rows', 'fit_slope', 'crossover', 'ratio_table', 'plot_times', 'plot_speedup', 'plot_memory',
+           'local_core_flops', 'matmul_tflops', 'mixed_lengths', 'cpu_sweep', 'main']
 
 # %% ../nbs/10_timing.ipynb #bf7aef93
 class Timing(NamedTuple):
@@ -59,7 +59,7 @@ def time_fn(
 # %% ../nbs/10_timing.ipynb #bb991110
 CPU_CONFIG = dict(B=1, d_model=128, heads=4, W=64, K=32, dtype='float32')
 GPU_CONFIG = dict(B=2, d_model=512, heads=8, W=256, K=64, dtype='bfloat16')
-IMPLS = ('mha', 'sdpa', 'banded', 'msa', 'msa_compiled', 'msa_flex', 'msa_flex_compiled', 'msa_flex_cg', 'msa_routed')
+IMPLS = ('mha', 'sdpa', 'banded', 'msa', 'msa_compiled', 'msa_flex', 'msa_flex_compiled', 'msa_flex_cg', 'msa_routed', 'msa_routed_cg')
 COLUMNS = ('device', 'torch', 'threads', 'dtype', 'B', 'd_model', 'heads', 'W', 'K', 'N', 'impl', 'mode',
            'median_ms', 'q1_ms', 'q3_ms', 'reps', 'peak_mib', 'date', 'note')
 
@@ -109,10 +109,10 @@ def make_layer(
     elif impl == 'sdpa': m = SDPALayer(d, h)
     elif impl == 'banded': m = MSAttention(d, h, W, K, local_attn=banded_attention)
     elif impl.startswith('msa_flex'): m = MSAttention(d, h, W, K)                           # default: local_attention
-    elif impl == 'msa_routed': m = RoutedLayer(d, h, W, K, cfg.get('P', 64), cfg.get('top_k', 4))  # chunks of P = 64, k = 4
+    elif impl.startswith('msa_routed'): m = RoutedLayer(d, h, W, K, cfg.get('P', 64), cfg.get('top_k', 4))  # chunks of P = 64, k = 4
     else: m = MSAttention(d, h, W, K, local_attn=chunked_attention)
     m = m.to(device=device, dtype=getattr(torch, cfg['dtype'])).eval()
-    if impl.endswith(('_compiled', '_cg')):
+    if impl.endswith(('_compiled', '_cg')) and not impl.startswith('msa_routed'):  # msa_routed_cg: captured by hand (`cuda_graphed`)
         import torch._dynamo as dynamo
         dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)           # one graph per N and mode
         m = torch.compile(m, dynamic=False, mode='reduce-overhead' if impl.endswith('_cg') else None)
@@ -146,6 +146,23 @@ def _row(impl, n, cfg, device, mode, t:Timing|None, peak, note=''):
                 reps=t.reps if t else 0, peak_mib=nan if peak is None else peak / 2**20,
                 date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), note=note)
 
+def cuda_graphed(
+    fn, # a function of no arguments that only queues GPU work: no host sync, the same shapes at every call
+    device:str|torch.device='cuda', # its GPU
+    warmup:int=3, # eager calls first, on a side stream (compile kernels, fill caches such as block masks)
+): # a function of no arguments that replays the graph (its outputs live in the graph's memory pool)
+    "Record `fn` once as a CUDA graph and return its replay: every kernel of the call is launched by one host call."
+    device = torch.device(device)
+    if device.type != 'cuda': raise ValueError(f"CUDA graphs need a CUDA device, got {device}")
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(warmup): fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g): fn()
+    return g.replay
+
 def bench_layer(
     impl:str, # one of IMPLS
     n:int, # sequence length N
@@ -176,11 +193,15 @@ def bench_layer(
         else:
             def fn():
                 with torch.no_grad(): return m(x)
-        if impl.endswith('_cg'):                                                                # CUDA graphs: one step per call
+        peak = None
+        if impl == 'msa_routed_cg' and device.type == 'cuda':                                   # captured once, replayed
+            peak = peak_memory(fn, device=device) if memory else None                          # of the eager call: a replay allocates nothing
+            fn = cuda_graphed(fn, device, warmup=max(warmup, 1))
+        elif impl.endswith('_cg'):                                                              # CUDA graphs: one step per call
             f0 = fn
             def fn(): torch.compiler.cudagraph_mark_step_begin(); return f0()
         t = time_fn(fn, warmup=warmup, reps=reps, device=device)
-        peak = peak_memory(fn, device=device) if memory else None
+        if memory and peak is None: peak = peak_memory(fn, device=device)
         return _row(impl, n, cfg, device, mode, t, peak)
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
@@ -298,7 +319,7 @@ def ratio_table(
 # %% ../nbs/10_timing.ipynb #3baa3b52
 _STYLE = {'mha': ('tab:red', 'o'), 'sdpa': ('tab:orange', 's'), 'banded': ('tab:brown', 'v'), 'msa': ('tab:blue', 'D'),
           'msa_compiled': ('tab:cyan', 'd'), 'msa_flex': ('tab:green', '^'), 'msa_flex_compiled': ('tab:olive', '>'),
-          'msa_flex_cg': ('tab:purple', '*'), 'msa_routed': ('tab:pink', 'P')}
+          'msa_flex_cg': ('tab:purple', '*'), 'msa_routed': ('tab:pink', 'P'), 'msa_routed_cg': ('tab:gray', 'X')}
 
 def _impls(rows, mode): return [i for i in IMPLS if any(r['impl'] == i and r['mode'] == mode for r in rows)]
 
@@ -409,6 +430,7 @@ def mixed_lengths(
 )->dict: # totals, compiled graphs and one row per length
     "Time a variable-length workload: `n_lengths` distinct random lengths in [lo, hi], each met once; total time, memory per token, new graphs."
     if impl not in IMPLS: raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == 'msa_routed_cg': raise ValueError("msa_routed_cg records one CUDA graph per shape, so it has no variable-length mode; use msa_routed")
     check_int('n_lengths', n_lengths); check_int('lo', lo); check_int('hi', hi, lo)
     if hi - lo + 1 < n_lengths + 2: raise ValueError(f"[lo, hi] = [{lo}, {hi}] holds fewer than n_lengths + 2 = {n_lengths + 2} lengths")
     device, rng = torch.device(device), random.Random(seed)

@@ -246,7 +246,7 @@ def routed_block_scores(
 try:                                                                      # Triton ships with CUDA builds of torch
     import triton
     import triton.language as tl
-    _jit = triton.jit
+    _jit = triton.jit(do_not_specialize=('N', 'C', 'slb', 'slh', 'svb', 'sob', 'son'))  # integers that change with N: one compiled kernel for every length
 except ImportError:                                                       # CPU-only torch: the kernel is never launched
     triton = tl = None
     _jit = lambda f: f

@@ -1,6 +1,6 @@
 """Chapter 13b on the GPU, in one run: the two selected branches (FlexAttention block mask, gather + SDPA), the block-score
 kernel and the fused routed layer against chapter 13 (float64 and the layer itself, values and gradients), then the routed
-layer (both selected branches) against the dense layer, bf16, 8K-1M tokens, forward and forward + backward, in two configs
+layer (both selected branches, the gathered one also as a CUDA graph up to 64K) against the dense layer, bf16, 4K-1M tokens, forward and forward + backward, in two configs
 side by side: chapter 10's (`msa_nb.bench.GPU_CONFIG`: B 2, non-causal, no rotary positions, `SDPALayer` against
 `make_layer('msa_routed')`) and a causal language-model layer (B 1, rotary positions, causal SDPA on cuDNN or flash).
 
@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from msa_nb.bench import time_fn, _device_name, make_layer, GPU_CONFIG
+from msa_nb.bench import time_fn, _device_name, make_layer, GPU_CONFIG, cuda_graphed
 from msa_nb.layer import MSAttention, apply_rope
 from msa_nb.chunk_memory import n_chunks
 from msa_nb.routing import select_chunks, selected_attention
@@ -110,21 +110,26 @@ def causal_dense(x):
     return lay.out(rearrange(o, 'b h n d -> b n (h d)'))
 CFGS = dict(
     ch10=dict(B=2, causal=False, rope=False, impls=dict(sdpa=ch10_dense, routed_flex=lambda x: fused_routed_forward(ch10_routed, x, selected='flex'),
-                                                         routed_gather=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'))),
+                                                         routed_gather=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'),
+                                                         routed_gather_cg=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'))),
     causal=dict(B=1, causal=True, rope=True, impls=dict(sdpa=causal_dense, routed_flex=lambda x: fused_routed_forward(lay, x, selected='flex'),
-                                                         routed_gather=lambda x: fused_routed_forward(lay, x, selected='gather'))))
+                                                         routed_gather=lambda x: fused_routed_forward(lay, x, selected='gather'),
+                                                         routed_gather_cg=lambda x: fused_routed_forward(lay, x, selected='gather'))))
+FLEX_NS, CG_MAX = (65536,), 65536       # the block-mask branch only at the goal's length (measured slower); CUDA graphs up to 64K (launch time matters below)
 res['cfg'] = dict(d_model=512, heads=8, D=64, window=256, P=64, top_k=4, dtype='bfloat16',
                   configs={n: {k: v for k, v in c.items() if k != 'impls'} for n, c in CFGS.items()},
                   dense=dict(ch10="msa_nb.bench.SDPALayer (F.scaled_dot_product_attention, default backend)",
                              causal="same qkv/out and rotary positions around F.scaled_dot_product_attention(is_causal=True) on cuDNN or flash"))
 rows = []; dump()
-for N in (65536, 8192, 32768, 262144, 1048576):                          # the goal's length first, the long ones last
+for N in (65536, 8192, 4096, 16384, 32768, 262144, 1048576):            # the goal's length first, then the crossover, the long ones last
     for cname, c in CFGS.items():
         for name, fn in c['impls'].items():
             for bw in (False, True):
                 mode = 'fwd+bwd' if bw else 'fwd'
                 base = dict(cfg=cname, N=N, impl=name, mode=mode)
                 if name == 'sdpa' and N > 262144 and bw: rows.append(dict(base, median_ms=None, note='skipped: seconds per call')); continue
+                if name == 'routed_flex' and N not in FLEX_NS: continue
+                if name.endswith('_cg') and N > CG_MAX: continue
                 if time.time() - T0 > BUDGET: rows.append(dict(base, median_ms=None, note='skipped: run budget')); continue
                 x = torch.randn(c['B'], N, 512, device=dev, dtype=torch.bfloat16, requires_grad=bw)
                 gy = torch.randn(c['B'], N, 512, device=dev, dtype=torch.bfloat16)
@@ -136,9 +141,10 @@ for N in (65536, 8192, 32768, 262144, 1048576):                          # the g
                 reps, warm = (3, 1) if N >= 262144 else (7, 2)
                 if name == 'sdpa' and N > 262144: reps, warm = 1, 0            # seconds per call: one timed call (kernels chosen at 262K)
                 try:
+                    if name.endswith('_cg'): f = cuda_graphed(f, dev, warmup=warm + 1)    # recorded once, replayed (chapter 10's `cuda_graphed`)
                     t = time_fn(f, warmup=warm, reps=reps, device=dev)
                     peak = None
-                    if not (name == 'sdpa' and N >= 262144):                 # the dense layer's memory is O(N) (flash/cuDNN): not re-run at seconds per call
+                    if not (name == 'sdpa' and N >= 262144) and not name.endswith('_cg'):  # a replay allocates nothing: the eager row has the peak                 # the dense layer's memory is O(N) (flash/cuDNN): not re-run at seconds per call
                         torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); m0 = torch.cuda.memory_allocated()
                         f(); torch.cuda.synchronize(); peak = (torch.cuda.max_memory_allocated() - m0) / 2**20
                     r = dict(base, median_ms=t.median_ms, q1_ms=t.q1_ms, q3_ms=t.q3_ms, reps=reps, peak_mib=peak)
@@ -147,12 +153,12 @@ for N in (65536, 8192, 32768, 262144, 1048576):                          # the g
                 except Exception as ex: r = dict(base, median_ms=None, peak_mib=None, note=f'error: {ex!r}'[:300])
                 rows.append(r); print(r, f'{time.time() - T0:.0f} s', flush=True)
                 res['rows'] = rows; res['flex_graphs'] = flex_graph_count(); dump()
-                del x, gy
+                del x, gy, f; torch.cuda.empty_cache()                          # a graph's memory pool goes with it
 res['rows'] = rows; res['wall_s'] = round(time.time() - T0, 1); dump()
 print('correct:', res['correct'], 'graphs:', flex_graph_count(), 'wall', res['wall_s'])
 for cname in CFGS:
     for mode in ('fwd', 'fwd+bwd'):
-        for N in (8192, 32768, 65536, 262144, 1048576):
+        for N in (4096, 8192, 16384, 32768, 65536, 262144, 1048576):
             t = {r['impl']: r.get('median_ms') for r in rows if r['cfg'] == cname and r['N'] == N and r['mode'] == mode}
             d = t.get('sdpa')
             print(cname, mode, N, ' '.join(f"{k} {v:.2f}" + (f" ({d / v:.1f}x)" if d and v and k != 'sdpa' else '') for k, v in t.items() if v))

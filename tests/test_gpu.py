@@ -15,7 +15,11 @@
 4. Chapter 13b: both selected branches (the FlexAttention block mask and the gather + SDPA) against chapter 13 in
    float64, the fused routed layer with each of them against the layer, and the Triton block-score kernel against the
    float64 slab (`test_block_score_kernel_matches_float64`).
-5. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
+5. `test_routed_layer_varied_lengths`: chapter 13b's fused routed layer (causal, rotary positions, the gathered
+   selected branch) in training at 14 distinct lengths, 512 to 262,144: extra peak memory at most 64 KiB per token
+   + 256 MiB at every one, at most 6 new FlexAttention graphs, and one compiled variant of the Triton score kernel
+   for all of them (its length-dependent integers are not specialised).
+6. `test_fallback_is_loud`: when the bounded cache is full, a new variant raises `FlexFallbackError`.
 Imports only torch, einops and msa_nb (no fastcore or nbdev needed on the GPU machine).
 """
 import datetime, json, math, os, random, sys, time
@@ -218,6 +222,45 @@ def test_block_score_kernel_matches_float64():
                  topk_agree=(select_chunks(got, 4, causal) == select_chunks(ref.float(), 4, causal)).float().mean().item())
         print(e, flush=True); RESULTS.setdefault('block_score_kernel_checks', []).append(e); save()
         assert e['same_inf'] and e['rel'] < 1e-5 and e['topk_agree'] > 0.99, e
+
+
+def triton_variants(fn):
+    "How many compiled variants a Triton kernel holds (None where this Triton keeps them somewhere else)."
+    dc = getattr(fn, 'device_caches', None)                                                 # Triton >= 3.2: device -> (kernel cache, ...)
+    if dc is not None: return sum(len(v[0]) for v in dc.values())
+    c = getattr(fn, 'cache', None)                                                          # older: device -> {key: kernel}
+    return sum(len(v) for v in c.values()) if isinstance(c, dict) else None
+
+
+def test_routed_layer_varied_lengths():
+    "Chapter 13b's fused routed layer (causal, rotary, gather) in training at 14 distinct lengths: memory linear in N, one score kernel for all."
+    from msa_nb.flex_routed import _block_scores_kernel
+    torch.manual_seed(0)
+    lay = MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to('cuda', torch.bfloat16).train()
+    params, rows, g0 = list(lay.parameters()), [], flex_graph_count()
+    v0 = triton_variants(_block_scores_kernel) or 0
+    for call, n in enumerate([65536, 262144, 512, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 40000], 1):
+        x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)    # (B, N, d_model)
+        gy = torch.randn_like(x)                                                              # (B, N, d_model)
+        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated(); t0 = time.perf_counter()
+        grads = torch.autograd.grad(fused_routed_forward(lay, x), [x] + params, gy)           # fwd + bwd
+        torch.cuda.synchronize()
+        took, extra = time.perf_counter() - t0, torch.cuda.max_memory_allocated() - base
+        v = triton_variants(_block_scores_kernel)
+        row = dict(call=call, N=n, extra_peak_gib=round(extra / GIB, 4), bound_gib=round((2 * BYTES_PER_TOKEN * n + SLACK) / GIB, 4),
+                   bytes_per_token=round(extra / n), seconds=round(took, 3), new_flex_graphs=flex_graph_count() - g0,
+                   score_kernel_variants=None if v is None else v - v0, finite=all(bool(torch.isfinite(g).all()) for g in grads))
+        rows.append(row); print(row, flush=True)
+        del x, gy, grads
+        RESULTS['routed_varied_lengths'] = dict(layer="MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4)",
+                                                forward='fused_routed_forward (gather)', dtype='bfloat16', mode='train, fwd+bwd', B=1, rows=rows)
+        save()
+        assert row['finite'], row
+        assert extra <= 2 * BYTES_PER_TOKEN * n + SLACK, f'extra peak memory not linear in N: {row}'
+    assert flex_graph_count() - g0 <= 6, f'{flex_graph_count() - g0} new compiled FlexAttention graphs for one layer: shapes are not dynamic'
+    v = triton_variants(_block_scores_kernel)
+    assert v is None or v - v0 <= 1, f'the score kernel compiled {v - v0} variants for one layer: it specialises on the length'
 
 
 def test_fallback_is_loud():
