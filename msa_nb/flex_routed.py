@@ -243,10 +243,12 @@ def routed_block_scores(
     return out.masked_fill(~valid[:, None, :], float('-inf'))           # (B, NB, C) an empty chunk is no candidate
 
 # %% ../nbs/13b_flex_routed.ipynb #1d62c146
+_NO_SPECIALIZE = ('N', 'C', 'slb', 'slh', 'svb', 'sob', 'son')            # the kernel's integers whose divisibility changes with N
+
 try:                                                                      # Triton ships with CUDA builds of torch
     import triton
     import triton.language as tl
-    _jit = triton.jit(do_not_specialize=('N', 'C', 'slb', 'slh', 'svb', 'sob', 'son'))  # integers that change with N: one compiled kernel for every length
+    _jit = triton.jit(do_not_specialize=_NO_SPECIALIZE)                   # one compiled kernel for every length
 except ImportError:                                                       # CPU-only torch: the kernel is never launched
     triton = tl = None
     _jit = lambda f: f
