@@ -1,5 +1,6 @@
 """Chapter 13b on the GPU, in one run: the two selected branches (FlexAttention block mask, gather + SDPA), the block-score
-kernel and the fused routed layer against chapter 13 (float64 and the layer itself, values and gradients), then the routed
+kernel and the fused routed layer against chapter 13 (float64 and the layer itself, values and gradients), the gather's
+backward three ways at 65,536 tokens (autograd's index_add, F.embedding's sorted backward, sort + segment_reduce), then the routed
 layer (both selected branches, the gathered one also as a CUDA graph up to 64K) against the dense layer, bf16, 4K-1M tokens, forward and forward + backward, in two configs
 side by side: chapter 10's (`msa_nb.bench.GPU_CONFIG`: B 2, non-causal, no rotary positions, `SDPALayer` against
 `make_layer('msa_routed')`) and a causal language-model layer (B 1, rotary positions, causal SDPA on cuDNN or flash).
@@ -96,6 +97,36 @@ res['checks'] = checks
 res['correct'] = all(c['finite'] and max(c['out'], c['dq'], c['dk'], c['dv']) < (1e-3 if c['dtype'] == 'float32' else 2e-2) for c in checks)
 res['correct'] = res['correct'] and all(c['topk_agree'] > 0.99 for c in checks if c['what'] == 'block_scores' and c['dtype'] == 'float32')
 dump(); print('checks', f'{time.time() - T0:.0f} s', res['correct'], flush=True)
+
+# 1b. the gather's backward, three ways, at chapter 10's 65,536 tokens (B 2, H 8, P 64, k 4, bf16): autograd's index_add
+# (atomic additions, the default), F.embedding (its CUDA backward sorts the rows and sums each run in float32) and a sort +
+# segment_reduce (chapter 13b's exercise 3); selections random and skewed (16 chunks every block prefers); float32 values checked first
+def gather_backward_variants(dev, N=65536, B=2, H=8, P=64, D=64, kk=4, dtype=torch.bfloat16, reps=7):
+    NB = N // P; out = []
+    def seg(x, rows, gy):                                           # sort + segment sum, the exercise's backward
+        order = rows.argsort(stable=True); counts = torch.bincount(rows, minlength=x.shape[0])
+        return torch.segment_reduce(gy.flatten(1)[order], 'sum', lengths=counts).view_as(x)
+    ways = dict(index_add=lambda x, rows, gy: torch.autograd.grad(x.index_select(0, rows), x, gy)[0],
+                embedding=lambda x, rows, gy: torch.autograd.grad(F.embedding(rows, x.flatten(1)).view(-1, *x.shape[1:]), x, gy)[0],
+                segment_reduce=lambda x, rows, gy: seg(x, rows, gy))
+    g = torch.Generator(device=dev).manual_seed(7)
+    for name, bias in (('random', 0.), ('skewed', 4.)):
+        s = torch.randn(B, NB, NB, device=dev, generator=g) + bias * (torch.arange(NB, device=dev) < 16)  # (B, NB, C)
+        idx = select_chunks(s, kk)                                                                         # (B, NB, k)
+        rows = (torch.arange(B * H, device=dev).view(B, H, 1) * NB + idx.view(B, 1, NB * kk)).flatten()    # (B H NB k,)
+        x32 = torch.randn(B * H * NB, P, D, device=dev, generator=g, requires_grad=True)                   # (B H C, P, D)
+        gy32 = torch.randn(rows.numel(), P, D, device=dev, generator=g)
+        ref = ways['index_add'](x32.double().detach().requires_grad_(True), rows, gy32.double())
+        e = dict(selections=name, N=N, max_picks=int(torch.bincount(rows).max()))
+        for w, fn in ways.items():
+            e[f'{w}_rel_fp32'] = rel(fn(x32, rows, gy32), ref)
+            xb, gyb = x32.detach().to(dtype).requires_grad_(True), gy32.to(dtype)
+            e[f'{w}_rel_bf16'] = rel(fn(xb, rows, gyb), ref)
+            e[f'{w}_ms'] = time_fn(lambda: fn(xb, rows, gyb), warmup=2, reps=reps, device=dev).median_ms
+        out.append(e); print(e, flush=True)
+    return out
+try: res['gather_backward'] = gather_backward_variants(dev); dump()
+except Exception as ex: res['gather_backward_error'] = repr(ex)[:300]; dump(); print('gather backward variants failed:', ex, flush=True)
 
 # 2. timing, two configs side by side: d_model 512, 8 heads of 64, W 256, P 64, k 4, bf16; dense = same width around SDPA
 from torch.nn.attention import sdpa_kernel, SDPBackend
