@@ -141,12 +141,11 @@ def causal_dense(x):
     return lay.out(rearrange(o, 'b h n d -> b n (h d)'))
 CFGS = dict(
     ch10=dict(B=2, causal=False, rope=False, impls=dict(sdpa=ch10_dense, routed_flex=lambda x: fused_routed_forward(ch10_routed, x, selected='flex'),
-                                                         routed_gather=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'),
-                                                         routed_gather_cg=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'))),
+                                                         routed_gather=lambda x: fused_routed_forward(ch10_routed, x, selected='gather'))),
     causal=dict(B=1, causal=True, rope=True, impls=dict(sdpa=causal_dense, routed_flex=lambda x: fused_routed_forward(lay, x, selected='flex'),
-                                                         routed_gather=lambda x: fused_routed_forward(lay, x, selected='gather'),
-                                                         routed_gather_cg=lambda x: fused_routed_forward(lay, x, selected='gather'))))
+                                                         routed_gather=lambda x: fused_routed_forward(lay, x, selected='gather'))))
 FLEX_NS, CG_MAX = (65536,), 65536       # the block-mask branch only at the goal's length (measured slower); CUDA graphs up to 64K (launch time matters below)
+CG = ('routed_gather',)                 # also timed recorded as a CUDA graph, as '<name>_cg'
 res['cfg'] = dict(d_model=512, heads=8, D=64, window=256, P=64, top_k=4, dtype='bfloat16',
                   configs={n: {k: v for k, v in c.items() if k != 'impls'} for n, c in CFGS.items()},
                   dense=dict(ch10="msa_nb.bench.SDPALayer (F.scaled_dot_product_attention, default backend)",
@@ -154,7 +153,8 @@ res['cfg'] = dict(d_model=512, heads=8, D=64, window=256, P=64, top_k=4, dtype='
 rows = []; dump()
 for N in (65536, 8192, 4096, 16384, 32768, 262144, 1048576):            # the goal's length first, then the crossover, the long ones last
     for cname, c in CFGS.items():
-        for name, fn in c['impls'].items():
+        for name in [*c['impls'], *(f'{n}_cg' for n in CG)]:
+            fn = c['impls'][name.removesuffix('_cg')]
             for bw in (False, True):
                 mode = 'fwd+bwd' if bw else 'fwd'
                 base = dict(cfg=cname, N=N, impl=name, mode=mode)
@@ -175,7 +175,7 @@ for N in (65536, 8192, 4096, 16384, 32768, 262144, 1048576):            # the go
                     if name.endswith('_cg'): f = cuda_graphed(f, dev, warmup=warm + 1)    # recorded once, replayed (chapter 10's `cuda_graphed`)
                     t = time_fn(f, warmup=warm, reps=reps, device=dev)
                     peak = None
-                    if not (name == 'sdpa' and N >= 262144) and not name.endswith('_cg'):  # a replay allocates nothing: the eager row has the peak                 # the dense layer's memory is O(N) (flash/cuDNN): not re-run at seconds per call
+                    if not (name == 'sdpa' and N >= 262144) and not name.endswith('_cg'):  # dense: O(N) memory, not re-run at seconds per call; a replay allocates nothing
                         torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); m0 = torch.cuda.memory_allocated()
                         f(); torch.cuda.synchronize(); peak = (torch.cuda.max_memory_allocated() - m0) / 2**20
                     r = dict(base, median_ms=t.median_ms, q1_ms=t.q1_ms, q3_ms=t.q3_ms, reps=reps, peak_mib=peak)

@@ -65,6 +65,17 @@ def lengths():
     return first + more
 
 
+def fwd_bwd(forward, params, n):
+    "One training step of `forward` (B 1, d_model 512, bf16) at length n: (extra peak bytes, seconds, all gradients finite)."
+    x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)      # (B, N, d_model)
+    gy = torch.randn_like(x)                                                                # (B, N, d_model)
+    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated(); t0 = time.perf_counter()
+    grads = torch.autograd.grad(forward(x), [x] + params, gy)                               # fwd + bwd
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - base, time.perf_counter() - t0, all(bool(torch.isfinite(g).all()) for g in grads)
+
+
 def test_varied_lengths_stay_fused():
     dev = torch.device('cuda')
     torch.manual_seed(0)
@@ -72,18 +83,10 @@ def test_varied_lengths_stay_fused():
     params = [p for p in m.parameters()]
     rows = []
     for call, n in enumerate(lengths(), 1):
-        x = torch.randn(1, n, 512, device=dev, dtype=torch.bfloat16, requires_grad=True)      # (B, N, d_model)
-        gy = torch.randn_like(x)                                                              # (B, N, d_model)
-        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated(); t0 = time.perf_counter()
-        grads = torch.autograd.grad(m(x), [x] + params, gy)                                   # fwd + bwd
-        torch.cuda.synchronize()
-        took, extra = time.perf_counter() - t0, torch.cuda.max_memory_allocated() - base
-        ok = all(bool(torch.isfinite(g).all()) for g in grads)
+        extra, took, ok = fwd_bwd(m, params, n)
         row = dict(call=call, N=n, extra_peak_gib=round(extra / GIB, 4), bound_gib=round((BYTES_PER_TOKEN * n + SLACK) / GIB, 4),
                    bytes_per_token=round(extra / n), seconds=round(took, 3), graphs=flex_graph_count(), finite=ok)
         rows.append(row); print(row, flush=True)
-        del x, gy, grads
         RESULTS['varied_lengths'] = dict(layer='MSAttention(512, 8, 256, 64)', dtype='bfloat16', mode='train, fwd+bwd', B=1,
                                          rows=rows)
         save()
@@ -240,19 +243,12 @@ def test_routed_layer_varied_lengths():
     params, rows, g0 = list(lay.parameters()), [], flex_graph_count()
     v0 = triton_variants(_block_scores_kernel) or 0
     for call, n in enumerate([65536, 262144, 512, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 40000], 1):
-        x = torch.randn(1, n, 512, device='cuda', dtype=torch.bfloat16, requires_grad=True)    # (B, N, d_model)
-        gy = torch.randn_like(x)                                                              # (B, N, d_model)
-        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated(); t0 = time.perf_counter()
-        grads = torch.autograd.grad(fused_routed_forward(lay, x), [x] + params, gy)           # fwd + bwd
-        torch.cuda.synchronize()
-        took, extra = time.perf_counter() - t0, torch.cuda.max_memory_allocated() - base
+        extra, took, ok = fwd_bwd(lambda x: fused_routed_forward(lay, x), params, n)
         v = triton_variants(_block_scores_kernel)
         row = dict(call=call, N=n, extra_peak_gib=round(extra / GIB, 4), bound_gib=round((2 * BYTES_PER_TOKEN * n + SLACK) / GIB, 4),
                    bytes_per_token=round(extra / n), seconds=round(took, 3), new_flex_graphs=flex_graph_count() - g0,
-                   score_kernel_variants=None if v is None else v - v0, finite=all(bool(torch.isfinite(g).all()) for g in grads))
+                   score_kernel_variants=None if v is None else v - v0, finite=ok)
         rows.append(row); print(row, flush=True)
-        del x, gy, grads
         RESULTS['routed_varied_lengths'] = dict(layer="MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4)",
                                                 forward='fused_routed_forward (gather)', dtype='bfloat16', mode='train, fwd+bwd', B=1, rows=rows)
         save()
