@@ -525,6 +525,7 @@ def main(argv=None)->int:
     if a.lengths_mixed:
         lo, hi = a.range
         if hi - lo + 1 < a.lengths_mixed + 2: p.error(f'argument --range: {lo},{hi} holds fewer than --lengths-mixed + 2 = {a.lengths_mixed + 2} lengths')
+        if 'msa_routed_cg' in (a.impls or ()): p.error('argument --impls: msa_routed_cg records one CUDA graph per shape, so it has no variable-length mode; use msa_routed')
         if a.threads: torch.set_num_threads(a.threads)
         return _main_mixed(a, a.impls or (['mha', 'sdpa', 'msa'] if a.device == 'cpu' else ['sdpa', 'msa', 'msa_flex', 'msa_routed']),
                            CPU_CONFIG if a.device == 'cpu' else GPU_CONFIG)
