@@ -115,7 +115,7 @@ def _rows_with_keys(key_padding_mask:torch.Tensor, window:int, causal:bool)->tor
     lo, hi = (i - window).clamp(min=0), (i + (0 if causal else window)).clamp(max=N - 1) + 1   # (N,) each
     return (cs[:, hi] - cs[:, lo]) > 0                                    # (B, N)
 
-RECOMPILE_LIMIT = 32          # compiled variants the fused kernel may hold (dtype x padding x grad x ...)
+RECOMPILE_LIMIT = 128         # compiled variants the fused kernel may hold (mask kind x dtype x padding x grad x ...)
 
 class FlexFallbackError(RuntimeError):
     "The compiled FlexAttention kernel cannot serve this call; torch would otherwise run its unfused N x N reference path."
@@ -190,7 +190,7 @@ def fused_flex(
             f"the compiled FlexAttention kernel already holds {RECOMPILE_LIMIT} variants (msa_nb.flex.RECOMPILE_LIMIT) and "
             f"this call (q {tuple(q.shape)} {q.dtype}, grad={torch.is_grad_enabled() and q.requires_grad}) needs another; "
             f"torch would fall back to the unfused path and build {gib:.2f} GiB of scores. Lengths never cause this "
-            "(shapes are dynamic); many dtypes, head sizes or kernel_options do. Raise msa_nb.flex.RECOMPILE_LIMIT, or run "
+            "(shapes are dynamic); many mask kinds, dtypes, head sizes or kernel_options do. Raise msa_nb.flex.RECOMPILE_LIMIT, or run "
             "with TORCH_LOGS=recompiles to see what changes") from e
 
 def check_flex_call(

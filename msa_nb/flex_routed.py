@@ -10,14 +10,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import check_qkv, check_key_padding_mask, check_int
-from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, check_flex_call, flex_local_attention
+from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, check_flex_call, flex_local_attention, _dynamo_limit_keys, _LIMIT_HIT
+from torch.nn.attention import sdpa_kernel, SDPBackend
 from .layer import apply_rope
 from .chunk_memory import Pooled, pool_chunks, n_chunks, fused_attention
 from .flex_compressed import flex_compressed_attention
 from .routing import select_chunks, check_chunk_index
 
 # %% auto #0
-__all__ = ['SELECTED', 'GLUE_COMPILE', 'selected_mask_mod', 'selected_tiles', 'selected_tile_lists', 'selected_block_mask',
+__all__ = ['GATHER_SDPA_BACKENDS', 'GATHER_MAX_BATCH', 'SELECTED', 'GLUE_COMPILE', 'GLUE_BACKEND', 'GLUE_RECOMPILE_LIMIT',
+           'selected_mask_mod', 'selected_tiles', 'selected_tile_lists', 'selected_block_mask',
            'flex_selected_attention', 'gather_selected_attention', 'routed_block_scores', 'kernel_block_scores',
            'fused_routed_forward']
 
@@ -174,21 +176,33 @@ def flex_selected_attention(
     return _flex_selected(q, k, v, idx, chunk, key_padding_mask, block_size, kernel_options)
 
 # %% ../nbs/13b_flex_routed.ipynb #a475b9d7
+GATHER_SDPA_BACKENDS = (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)  # not cuDNN: it builds a plan per new shape
+GATHER_MAX_BATCH = 65535  # blocks per SDPA call: its CUDA kernels put the (B, H NB) axes on grid axes y and z, at most 65,535 each
+
+def _sdpa_pieces(qb, ks, vs, ok=None):
+    "SDPA of (B, M, P, D) queries on (B, M, kP, D) keys (`fused_attention` with `ok`), M cut into pieces of <= GATHER_MAX_BATCH."
+    att = (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v)) if ok is None else fused_attention
+    M, s = qb.shape[1], GATHER_MAX_BATCH
+    if M <= s: return att(qb, ks, vs, ok)                                 # (B, M, P, D)
+    return torch.cat([att(qb[:, i:i + s], ks[:, i:i + s], vs[:, i:i + s], None if ok is None else ok[:, i:i + s])
+                      for i in range(0, M, s)], 1)                        # (B, M, P, D), one piece per <= s blocks
+
 def _gather_selected(q, k, v, idx, chunk, key_padding_mask=None, full=False):
     "`gather_selected_attention` after its argument checks (which wait for the GPU): for callers whose idx comes from `select_chunks`."
     B, H, N, D = q.shape
     NB, kk = idx.shape[1], idx.shape[2]; L = NB * chunk
     if L != N: q, k, v = (F.pad(t, (0, 0, 0, L - N)) for t in (q, k, v))  # (B, H, L, D) each, zeros past N
     rows = (torch.arange(B * H, device=q.device).view(B, H, 1) * NB + idx.clamp(min=0).view(B, 1, NB * kk)).flatten()  # (B H NB k,) chunk rows
-    ks, vs = (t.reshape(B * H * NB, chunk, D).index_select(0, rows).view(B, H * NB, kk * chunk, D) for t in (k, v))  # (B, H NB, k P, D) each
+    ks, vs = (F.embedding(rows, t.reshape(B * H * NB, chunk * D)).view(B, H * NB, kk * chunk, D) for t in (k, v))  # (B, H NB, k P, D) each
     qb = q.reshape(B, H * NB, chunk, D)                                   # (B, H NB, P, D) a view: blocks of P queries
-    if full and key_padding_mask is None and L == N: o = F.scaled_dot_product_attention(qb, ks, vs)  # (B, H NB, P, D) no mask
-    else:
-        real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else ~key_padding_mask  # (B, N)
-        real = F.pad(real, (0, L - N), value=False).view(B, NB, chunk)  # (B, C, P) real tokens
-        ok = real[torch.arange(B, device=q.device)[:, None, None], idx.clamp(min=0)] & (idx >= 0)[..., None]  # (B, NB, k, P)
-        ok = ok.view(B, 1, NB, 1, kk * chunk).expand(B, H, NB, 1, kk * chunk).reshape(B, H * NB, 1, kk * chunk)  # (B, H NB, 1, k P)
-        o = fused_attention(qb, ks, vs, ok)                               # (B, H NB, P, D) empty blocks: 0
+    with sdpa_kernel(list(GATHER_SDPA_BACKENDS)):                         # no per-shape plan (see GATHER_SDPA_BACKENDS)
+        if full and key_padding_mask is None and L == N: o = _sdpa_pieces(qb, ks, vs)  # (B, H NB, P, D) no mask
+        else:
+            real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else ~key_padding_mask  # (B, N)
+            real = F.pad(real, (0, L - N), value=False).view(B, NB, chunk)  # (B, C, P) real tokens
+            ok = real[torch.arange(B, device=q.device)[:, None, None], idx.clamp(min=0)] & (idx >= 0)[..., None]  # (B, NB, k, P)
+            ok = ok.view(B, 1, NB, 1, kk * chunk).expand(B, H, NB, 1, kk * chunk).reshape(B, H * NB, 1, kk * chunk)  # (B, H NB, 1, k P)
+            o = _sdpa_pieces(qb, ks, vs, ok)                              # (B, H NB, P, D) empty blocks: 0
     return o.reshape(B, H, L, D)[:, :, :N]                                # (B, H, N, D) (some SDPA kernels return a strided output)
 
 def gather_selected_attention(
@@ -328,7 +342,9 @@ def _top_chunks(s:torch.Tensor, top_k:int, causal:bool)->torch.Tensor:
 
 SELECTED = ('gather', 'flex')  # how `fused_routed_forward` runs the selected branch (the first is the default)
 GLUE_COMPILE = True            # on CUDA, fuse the gate's mix and the head merge with torch.compile (rotary positions stay eager: measured faster)
-_GLUE = {}
+GLUE_BACKEND = 'inductor'      # torch.compile backend of the glue ('eager' only traces: the CPU checks use it)
+GLUE_RECOMPILE_LIMIT = 64      # compiled variants the glue may hold (dtype x grad mode x batch of one x gate per head ...)
+_GLUE, _GLUE_EAGER = {}, set()
 
 def _rope_qk(q, k, base:float): return apply_rope(q, base), apply_rope(k, base)  # (B, H, N, Dh) each, rotated
 
@@ -338,10 +354,18 @@ def _mix_heads(outs:list, g:torch.Tensor)->torch.Tensor:
     return rearrange(sum(gi * o for gi, o in zip(gr, outs)), 'b h n d -> b n (h d)')  # (B, N, H Dh)
 
 def _glue(fn, cuda:bool, *args):
-    "fn(*args): on CUDA one compiled graph with dynamic shapes (a new length is no new graph; past torch's recompile limit it runs eager, still correct), eager elsewhere."
+    "fn(*args): on CUDA compiled with dynamic shapes (a new length is no new graph); past `GLUE_RECOMPILE_LIMIT` variants eager, with one warning; eager elsewhere."
     if not (cuda and GLUE_COMPILE) or torch.compiler.is_compiling(): return fn(*args)
-    if fn not in _GLUE: _GLUE[fn] = torch.compile(fn, dynamic=True, fullgraph=True)
-    return _GLUE[fn](*args)
+    if fn not in _GLUE: _GLUE[fn] = torch.compile(fn, dynamic=True, fullgraph=True, backend=GLUE_BACKEND)
+    lim, fail = _dynamo_limit_keys()
+    try:
+        with torch._dynamo.config.patch({lim: GLUE_RECOMPILE_LIMIT, fail: True}): return _GLUE[fn](*args)
+    except _LIMIT_HIT:                                                    # raised before anything ran: elementwise glue, eager is exact
+        if fn not in _GLUE_EAGER:
+            _GLUE_EAGER.add(fn)
+            warnings.warn(f"{fn.__name__}: the compiled glue holds {GLUE_RECOMPILE_LIMIT} variants (msa_nb.flex_routed.GLUE_RECOMPILE_LIMIT); "
+                          "calls needing another run eager: same values, a little slower, no N x N memory")
+        return fn(*args)
 
 def fused_routed_forward(
     layer:nn.Module, # an `MSAttention` with memory='routed'

@@ -259,6 +259,23 @@ def test_routed_layer_varied_lengths():
     assert v is None or v - v0 <= 1, f'the score kernel compiled {v - v0} variants for one layer: it specialises on the length'
 
 
+def test_routed_layer_million_tokens():
+    "The fused routed layer (causal, rotary, gather) in training at 1,048,576 tokens: more blocks than a CUDA grid axis holds, memory linear in N."
+    import msa_nb.flex_routed as fr
+    torch.manual_seed(0)
+    lay = MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to('cuda', torch.bfloat16).train()
+    n = 2**20
+    assert 8 * n // 64 > fr.GATHER_MAX_BATCH                                                # H N / P blocks: the gathered attention runs in pieces
+    extra, took, ok = fwd_bwd(lambda x: fused_routed_forward(lay, x), list(lay.parameters()), n)
+    row = dict(N=n, extra_peak_gib=round(extra / GIB, 4), bound_gib=round((2 * BYTES_PER_TOKEN * n + SLACK) / GIB, 4),
+               bytes_per_token=round(extra / n), seconds=round(took, 3), finite=ok)
+    RESULTS['routed_million'] = dict(layer="MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4)",
+                                     forward='fused_routed_forward (gather)', dtype='bfloat16', mode='train, fwd+bwd', B=1, rows=[row])
+    save(); print(row, flush=True)
+    assert ok, row
+    assert extra <= 2 * BYTES_PER_TOKEN * n + SLACK, f'extra peak memory not linear in N: {row}'
+
+
 def test_fallback_is_loud():
     q = torch.randn(1, 2, 1000, 64, device='cuda', dtype=torch.float16)                  # a dtype no test used yet
     old, flex.RECOMPILE_LIMIT = flex.RECOMPILE_LIMIT, flex_graph_count()
