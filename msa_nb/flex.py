@@ -140,6 +140,11 @@ def _dynamo_limit_keys():
     new = hasattr(cfg, 'recompile_limit')
     return ('recompile_limit', 'fail_on_recompile_limit_hit') if new else ('cache_size_limit', 'fail_on_cache_limit_hit')
 
+def _bounded_recompiles(limit:int):
+    "Context: a compiled function called inside holds at most `limit` variants; the next raises `_LIMIT_HIT` instead of running eager."
+    lim, fail = _dynamo_limit_keys()
+    return torch._dynamo.config.patch({lim: limit, fail: True})
+
 def pad_to(
     t:torch.Tensor, # (B, H, N, D)
     length:int, # L >= N
@@ -179,9 +184,8 @@ def fused_flex(
     elif not torch._dynamo.is_dynamo_supported(): why = f'torch.compile is not supported on this Python/torch ({torch.__version__})'
     if why: raise FlexFallbackError(f"{why}: flex_attention would run unfused and build {gib:.2f} GiB of scores "
                                     f"for q {tuple(q.shape)}; use backend='chunked' instead")
-    lim, fail = _dynamo_limit_keys()
     try:
-        with torch._dynamo.config.patch({lim: RECOMPILE_LIMIT, fail: True}):
+        with _bounded_recompiles(RECOMPILE_LIMIT):
             f = compiled_flex(backend)
             if not return_lse: return f(q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D)
             return _flex_with_lse(f, q, k, v, block_mask=block_mask, kernel_options=kernel_options)  # (B, H, N, D), (B, H, N)

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from .attention import check_qkv, check_key_padding_mask, check_int
-from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, check_flex_call, flex_local_attention, _dynamo_limit_keys, _LIMIT_HIT
+from .flex import BlockMask, flex_attention, fused_flex, pad_to, divisible, check_flex_call, flex_local_attention, _bounded_recompiles, _LIMIT_HIT
 from torch.nn.attention import sdpa_kernel, SDPBackend
 from .layer import apply_rope
 from .chunk_memory import Pooled, pool_chunks, n_chunks, fused_attention
@@ -357,9 +357,8 @@ def _glue(fn, cuda:bool, *args):
     "fn(*args): on CUDA compiled with dynamic shapes (a new length is no new graph); past `GLUE_RECOMPILE_LIMIT` variants eager, with one warning; eager elsewhere."
     if not (cuda and GLUE_COMPILE) or torch.compiler.is_compiling(): return fn(*args)
     if fn not in _GLUE: _GLUE[fn] = torch.compile(fn, dynamic=True, fullgraph=True, backend=GLUE_BACKEND)
-    lim, fail = _dynamo_limit_keys()
     try:
-        with torch._dynamo.config.patch({lim: GLUE_RECOMPILE_LIMIT, fail: True}): return _GLUE[fn](*args)
+        with _bounded_recompiles(GLUE_RECOMPILE_LIMIT): return _GLUE[fn](*args)
     except _LIMIT_HIT:                                                    # raised before anything ran: elementwise glue, eager is exact
         if fn not in _GLUE_EAGER:
             _GLUE_EAGER.add(fn)

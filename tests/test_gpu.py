@@ -235,11 +235,19 @@ def triton_variants(fn):
     return sum(len(v) for v in c.values()) if isinstance(c, dict) else None
 
 
+ROUTED = "MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4)"
+
+
+def routed_layer():
+    "The layer `ROUTED` names, seeded, in bf16 on the GPU, training mode."
+    torch.manual_seed(0)
+    return MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to('cuda', torch.bfloat16).train()
+
+
 def test_routed_layer_varied_lengths():
     "Chapter 13b's fused routed layer (causal, rotary, gather) in training at 14 distinct lengths: memory linear in N, one score kernel for all."
     from msa_nb.flex_routed import _block_scores_kernel
-    torch.manual_seed(0)
-    lay = MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to('cuda', torch.bfloat16).train()
+    lay = routed_layer()
     params, rows, g0 = list(lay.parameters()), [], flex_graph_count()
     v0 = triton_variants(_block_scores_kernel) or 0
     for call, n in enumerate([65536, 262144, 512, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 40000], 1):
@@ -249,7 +257,7 @@ def test_routed_layer_varied_lengths():
                    bytes_per_token=round(extra / n), seconds=round(took, 3), new_flex_graphs=flex_graph_count() - g0,
                    score_kernel_variants=None if v is None else v - v0, finite=ok)
         rows.append(row); print(row, flush=True)
-        RESULTS['routed_varied_lengths'] = dict(layer="MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4)",
+        RESULTS['routed_varied_lengths'] = dict(layer=ROUTED,
                                                 forward='fused_routed_forward (gather)', dtype='bfloat16', mode='train, fwd+bwd', B=1, rows=rows)
         save()
         assert row['finite'], row
@@ -262,14 +270,12 @@ def test_routed_layer_varied_lengths():
 def test_routed_layer_million_tokens():
     "The fused routed layer (causal, rotary, gather) in training at 1,048,576 tokens: more blocks than a CUDA grid axis holds, memory linear in N."
     import msa_nb.flex_routed as fr
-    torch.manual_seed(0)
-    lay = MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4).to('cuda', torch.bfloat16).train()
-    n = 2**20
+    lay, n = routed_layer(), 2**20
     assert 8 * n // 64 > fr.GATHER_MAX_BATCH                                                # H N / P blocks: the gathered attention runs in pieces
     extra, took, ok = fwd_bwd(lambda x: fused_routed_forward(lay, x), list(lay.parameters()), n)
     row = dict(N=n, extra_peak_gib=round(extra / GIB, 4), bound_gib=round((2 * BYTES_PER_TOKEN * n + SLACK) / GIB, 4),
                bytes_per_token=round(extra / n), seconds=round(took, 3), finite=ok)
-    RESULTS['routed_million'] = dict(layer="MSAttention(512, 8, 256, 64, causal=True, rope=True, memory='routed', chunk=64, top_k=4)",
+    RESULTS['routed_million'] = dict(layer=ROUTED,
                                      forward='fused_routed_forward (gather)', dtype='bfloat16', mode='train, fwd+bwd', B=1, rows=[row])
     save(); print(row, flush=True)
     assert ok, row
