@@ -31,7 +31,7 @@ STORED = {  # stored file -> the command (run from the repository root) that reg
     'sdpa_new_shape.json': 'python scripts/gpu_sdpa_shapes.py, then $OUT/sdpa_new_shape.json to data/ (chapter 13b, on a GPU)',
     'routed_gpu_1m.json': 'SWEEP_NS=1048576 SKIP_CHECKS=1 RES=routed_gpu_1m.json BUDGET_S=130 python scripts/gpu_routed.py, then $OUT/routed_gpu_1m.json to data/ (chapter 13b, on a GPU)',
     'gpu_test_1m.json': 'MSA_GPU_TEST_OUT=data/gpu_test_1m.json python -m pytest tests/test_gpu.py -k million -v (chapter 13b, on a GPU)',
-    'mixed_stalls.json': 'TORCH_LOGS=recompiles python scripts/gpu_mixed_stalls.py, then $OUT/mixed_stalls.json to data/ (chapter 13b, on a GPU; the guard lines copied from its log)',
+    'mixed_stalls.json': 'TORCH_LOGS=recompiles python scripts/gpu_mixed_stalls.py, then $OUT/mixed_stalls.json to data/ (chapter 10, on a GPU; its guards key copied by hand from the recompile log)',
     'routed_gpu_causal_flex.json': 'from a checkout of commit f4ce551: BUDGET_S=225 python scripts/gpu_routed.py, then $OUT/routed_gpu.json to data/routed_gpu_causal_flex.json (chapter 13b, on a GPU)',
     'routed_stages.json': 'BUDGET_S=50 python scripts/gpu_routed_stages.py 65536, then $OUT/routed_stages.json to data/ (chapter 13b, on a GPU)',
     'niah_model.pt': 'python -m msa_nb.train niah --threads 1 --save data/niah_model.pt (chapter 14)',

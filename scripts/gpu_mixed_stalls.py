@@ -4,6 +4,7 @@ graphs, the new Dynamo frames and what the host spent in compiling; the slow ste
 length run a second time (a one-off cost is gone the second time). Run with TORCH_LOGS=recompiles to see the guards.
 
 PYTHONUNBUFFERED=1 TORCH_LOGS=recompiles python3 scripts/gpu_mixed_stalls.py   -> $OUT/mixed_stalls.json
+The stored data/mixed_stalls.json adds one key by hand, `guards`: the guard line of each slow step, copied from the log.
 """
 import cProfile, datetime, io, json, os, pstats, random, sys, time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,7 +26,6 @@ def step(n):
     x = torch.randn(cfg['B'], n, cfg['d_model'], device=dev, dtype=dt, requires_grad=True)   # (B, N, d_model)
     torch.autograd.grad(m(x), [x] + params, torch.randn_like(x))
 
-
 rows = []
 for i, n in enumerate(ns):
     g0, f0, pr = flex_graph_count(), dict(counters['stats']), cProfile.Profile()
@@ -39,12 +39,13 @@ for i, n in enumerate(ns):
     row = dict(i=i, N=n, warmup=i < 2, ms=round(ms, 1), new_flex_graphs=flex_graph_count() - g0,
                new_stats={k: v - f0.get(k, 0) for k, v in counters['stats'].items() if v != f0.get(k, 0)},
                compile_ms={k: round(v, 1) for k, v in tot.items()})
+    prof = None
     if ms > SLOW_MS:
-        s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats('cumulative').print_stats(25); row['profile'] = s.getvalue()[-6000:]
+        s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats('cumulative').print_stats(25); prof = s.getvalue()[-6000:]
         sync(); t0 = time.perf_counter(); step(n); sync()
         row['again_ms'] = round((time.perf_counter() - t0) * 1e3, 1)
-    rows.append(row); print({k: v for k, v in row.items() if k != 'profile'}, flush=True)
-    if 'profile' in row: print(row['profile'], flush=True)
+    rows.append(row); print(row, flush=True)
+    if prof: print(prof, flush=True)                                              # printed, not stored
 json.dump(dict(device=torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu', torch=torch.__version__, impl=IMPL, cfg=cfg,
                date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
                command='PYTHONUNBUFFERED=1 TORCH_LOGS=recompiles python3 scripts/gpu_mixed_stalls.py', rows=rows),
